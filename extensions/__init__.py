@@ -1,0 +1,1 @@
+"""Single-user server extensions of Assay (``assay.extensions``)."""

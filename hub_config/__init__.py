@@ -1,0 +1,9 @@
+"""Assay: a JupyterHub-based data-science workbench for sensitive R&D data.
+
+The repository's folders map into this one namespace (see ``setup.cfg``):
+``hub_config/`` is the hub side (``assay``), ``extensions/`` the single-user
+server extension, ``kernels/`` the kernel side, ``widgets/`` the notebook widgets.
+Importing ``assay`` has no side effects.
+"""
+
+__version__ = "0.1.0"

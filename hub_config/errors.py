@@ -1,0 +1,77 @@
+"""The one exception hierarchy of Assay.
+
+Every error has two audiences, as JupyterHub's ``SpawnException`` does:
+``user_message`` is what the person sees (actionable, no internals, no secrets),
+``log_detail`` is what the log keeps (may name holders, paths, ids).
+Errors that reach JupyterHub's handlers subclass ``tornado.web.HTTPError`` so that
+the form and the REST API both answer with the right status and message.
+"""
+
+from __future__ import annotations
+
+from tornado import web
+
+
+class AssayError(Exception):
+    """Base of every Assay error."""
+
+    status_code = 500
+
+    def __init__(self, user_message: str, log_detail: str | None = None):
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.log_detail = log_detail or user_message
+
+
+class ConfigError(AssayError):
+    """The admin YAML is invalid; ``errors`` lists every problem with its path."""
+
+    def __init__(self, source: str, errors: list[str]):
+        self.source = source
+        self.errors = list(errors)
+        lines = "\n".join(f"  {e}" for e in self.errors)
+        super().__init__(f"Invalid Assay config {source}:\n{lines}")
+
+
+class SpawnRefused(web.HTTPError, AssayError):
+    """A spawn request Assay refuses; shown on the spawn form and by the REST API."""
+
+    def __init__(self, status_code: int, user_message: str, log_detail: str | None = None):
+        AssayError.__init__(self, user_message, log_detail)
+        web.HTTPError.__init__(self, status_code, "%s", self.log_detail, reason=None)
+        # JupyterHub shows ``jupyterhub_message`` to the user (form page, API body).
+        self.jupyterhub_message = user_message
+
+    def __str__(self) -> str:
+        return self.user_message
+
+
+class UnknownProfile(SpawnRefused):
+    def __init__(self, slug: str, valid: list[str]):
+        options = ", ".join(valid) or "(none)"
+        super().__init__(400, f"No such profile: {slug}. Options include: {options}")
+
+
+class ProfileForbidden(SpawnRefused):
+    def __init__(self, slug: str, user: str, groups: list[str], admins: str):
+        needed = " or ".join(f"'{g}'" for g in groups)
+        super().__init__(
+            403,
+            f"Profile '{slug}' requires membership in group {needed}; "
+            f"{user} is not a member. Ask {admins} to add you.",
+        )
+
+
+class GPUUnavailable(SpawnRefused):
+    def __init__(self, slug: str, wanted: int, free: int, total: int, holders: str):
+        user_msg = (
+            f"Profile '{slug}' needs {wanted} GPU(s) but only {free} of {total} are free. "
+            "Try again later or choose a profile with fewer GPUs."
+        )
+        log_msg = f"{user_msg} Held by: {holders or 'nobody'}"
+        super().__init__(409, user_msg, log_msg)
+        self.admin_message = log_msg
+
+
+class InsecureBind(AssayError):
+    """The demo authenticator was asked to listen beyond loopback."""

@@ -1,0 +1,121 @@
+"""Turns ``assay.yaml`` into JupyterHub settings; ``jupyterhub_config.py`` calls this.
+
+Nothing here starts a server: ``configure`` only fills the traitlets config ``c``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .auth import demo_settings, oauth_settings
+from .config import AssayConfig, default_path, load
+from .errors import ConfigError
+
+ADMIN_TOKEN_ENV = "ASSAY_ADMIN_TOKEN"
+PORT_ENV = "ASSAY_PORT"
+PROXY_ENV = "ASSAY_PROXY_COMMAND"
+ADMIN_SERVICE = "assay-admin"
+SPAWNERS = {
+    "local": "assay.spawners.local.AssayLocalSpawner",
+    "kubernetes": "assay.spawners.kubernetes.AssayKubeSpawner",
+}
+
+
+def find_proxy() -> str | None:
+    """configurable-http-proxy: $ASSAY_PROXY_COMMAND, PATH, or an npm install beside the repo."""
+    if os.environ.get(PROXY_ENV):
+        return os.environ[PROXY_ENV]
+    repo = Path(__file__).resolve().parent.parent
+    for folder in (Path.cwd(), repo):
+        candidate = folder / "node_modules" / ".bin" / "configurable-http-proxy"
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("configurable-http-proxy")
+
+
+def _network(c: Any, config: AssayConfig, environ: dict[str, str]) -> None:
+    hub = config.hub
+    port = int(environ.get(PORT_ENV) or hub.port)
+    base_url = hub.base_url if hub.base_url.endswith("/") else hub.base_url + "/"
+    c.JupyterHub.bind_url = f"http://{hub.ip}:{port}{base_url}"
+    c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{port + 81}"
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{port + 1}"
+    proxy = find_proxy()
+    if proxy:
+        c.ConfigurableHTTPProxy.command = [proxy]
+
+
+def _state(c: Any, config: AssayConfig) -> None:
+    state = Path(config.hub.state_dir).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
+
+
+def _authenticator(c: Any, config: AssayConfig, environ: dict[str, str]) -> None:
+    if config.auth.type == "demo":
+        c.JupyterHub.authenticator_class = "assay.auth.DemoAuthenticator"
+        for key, value in demo_settings(config).items():
+            setattr(c.DemoAuthenticator, key, value)
+        return
+    oauth = config.auth.oauth
+    settings = oauth_settings(oauth, environ)
+    if not settings["client_secret"]:
+        raise ConfigError("environment", [
+            f"auth.oauth.client_secret_env: environment variable {oauth.client_secret_env} "
+            "is not set; the OAuth client secret is read from it"])
+    c.JupyterHub.authenticator_class = "generic-oauth"
+    for key, value in settings.items():
+        setattr(c.GenericOAuthenticator, key, value)
+    c.Authenticator.admin_users = set(config.admins)
+
+
+def _admin_service(c: Any, environ: dict[str, str]) -> None:
+    token = environ.get(ADMIN_TOKEN_ENV)
+    if not token:
+        return
+    if len(token) < 32:
+        raise ConfigError("environment", [
+            f"{ADMIN_TOKEN_ENV}: must be at least 32 characters, got {len(token)}"])
+    c.JupyterHub.services = [*c.JupyterHub.get("services", []),
+                             {"name": ADMIN_SERVICE, "api_token": token}]
+    c.JupyterHub.load_roles = [*c.JupyterHub.get("load_roles", []),
+                               {"name": "admin", "services": [ADMIN_SERVICE]}]
+
+
+def configure(c: Any, path: str | os.PathLike[str] | None = None,
+              environ: dict[str, str] | None = None) -> AssayConfig:
+    """Fill the JupyterHub config ``c`` from the admin YAML; raise ``ConfigError`` if invalid."""
+    env = dict(os.environ if environ is None else environ)
+    file = Path(path) if path else default_path()
+    config = load(file)
+    _network(c, config, env)
+    _state(c, config)
+    _authenticator(c, config, env)
+    _admin_service(c, env)
+    c.JupyterHub.load_groups = {g: {"users": list(m)} for g, m in config.groups.items()}
+    c.JupyterHub.spawner_class = SPAWNERS[config.mode]
+    c.AssayProfileMixin.assay_config_file = str(file.resolve())
+    c.Spawner.default_url = "/lab"
+    c.JupyterHub.template_vars = {"announcement_login": _login_note(config)}
+    return config
+
+
+def _login_note(config: AssayConfig) -> str:
+    if config.auth.type != "demo":
+        return ""
+    return "Assay demo: log in as " + ", ".join(config.users()) + " with the demo password."
+
+
+def configure_or_exit(c: Any) -> AssayConfig:
+    """As ``configure``, but a broken config stops the hub with every error listed."""
+    try:
+        return configure(c)
+    except ConfigError as exc:
+        print(f"[Assay] {exc.user_message}\nThe hub will not start.", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,1 @@
+"""Kernel-side Assay API and kernelspecs (``assay.kernels``)."""

@@ -1,0 +1,1 @@
+"""Notebook widgets of Assay (``assay.widgets``)."""
