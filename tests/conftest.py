@@ -1,0 +1,3 @@
+"""Shared test setup: real hubs come from the ``hubfixtures`` plugin (tests/support)."""
+
+pytest_plugins = ["hubfixtures"]
