@@ -53,11 +53,13 @@ class HubProcess:
 
     def __init__(self, workdir: Path, config_text: str | None = None, *,
                  base_url: str = AWKWARD_BASE, stock: bool = False,
-                 extra_args: list[str] | None = None, env: dict[str, str] | None = None):
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+                 bind_host: str = "127.0.0.1"):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url
         self.stock = stock
+        self.bind_host = bind_host
         self.extra_args = list(extra_args or [])
         self.extra_env = dict(env or {})
         self.token = secrets.token_hex(24)
@@ -91,7 +93,7 @@ class HubProcess:
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "jupyterhub", "-f", str(self._config_file()),
-                f"--JupyterHub.bind_url=http://127.0.0.1:{self.port}{self.base_url}",
+                f"--JupyterHub.bind_url=http://{self.bind_host}:{self.port}{self.base_url}",
                 f"--JupyterHub.hub_bind_url=http://127.0.0.1:{self.hub_port}",
                 f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{self.api_port}",
                 *self.extra_args]
