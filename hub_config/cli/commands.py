@@ -56,7 +56,7 @@ def _banner(config: AssayConfig, port: int) -> str:
     lines = [f"Assay hub starting on http://{config.hub.ip}:{port}{config.hub.base_url}"]
     if config.auth.type == "demo":
         password = os.environ.get(DEMO_PASSWORD_ENV) or config.auth.demo.password
-        lines.append("Demo users (shared password '%s'):" % password)
+        lines.append(f"Demo users (shared password '{password}'):")
         for user in config.users():
             role = ["admin"] if user in config.admins else []
             groups = ", ".join(role + config.groups_of(user)) or "no groups"

@@ -4,4 +4,6 @@ from .load import default_path, load, parse
 from .schema import AssayConfig, Profile, memory_bytes
 from .source import ConfigSource
 
-__all__ = ["AssayConfig", "ConfigSource", "Profile", "default_path", "load", "memory_bytes", "parse"]
+__all__ = [
+    "AssayConfig", "ConfigSource", "Profile", "default_path", "load", "memory_bytes", "parse",
+]
