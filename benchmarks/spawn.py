@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import yaml  # noqa: E402
+
 from hubprocess import HubProcess  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"

@@ -39,7 +39,9 @@ class DemoAuthenticator(SharedPasswordAuthenticator):
         app = self.parent
         if app is None:
             return
-        hosts = {"public": urlparse(app.bind_url).hostname, "hub": app.hub_ip or None}
+        # JupyterHub binds the hub to hub_bind_url when set (Assay sets it), else to hub_ip
+        hub_host = urlparse(app.hub_bind_url).hostname if app.hub_bind_url else app.hub_ip
+        hosts = {"public": urlparse(app.bind_url).hostname, "hub": hub_host or None}
         for what, host in hosts.items():
             if not is_loopback(host):
                 raise InsecureBind(
@@ -49,10 +51,11 @@ class DemoAuthenticator(SharedPasswordAuthenticator):
                 )
 
 
-def demo_settings(config: AssayConfig) -> dict[str, Any]:
+def demo_settings(config: AssayConfig, environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Traitlets settings for ``DemoAuthenticator``."""
+    env = os.environ if environ is None else environ
     return {
-        "user_password": os.environ.get(DEMO_PASSWORD_ENV) or config.auth.demo.password,
+        "user_password": env.get(DEMO_PASSWORD_ENV) or config.auth.demo.password,
         "allowed_users": set(config.users()),
         "admin_users": set(config.admins),
     }

@@ -79,13 +79,20 @@ class GPULedger:
         return [gpu for gpu in self.devices if gpu not in taken]
 
     def allocate(self, holder: str, count: int) -> list[str]:
-        """Give ``holder`` ``count`` free GPUs (replacing what it held), or raise."""
-        self.release(holder)
+        """Give ``holder`` ``count`` free GPUs (replacing what it held), or raise.
+
+        A refusal changes nothing: the holder keeps what it held.
+        """
+        previous = self._held.pop(holder, None)
+        free = self.free()
+        if len(free) < max(count, 0):
+            if previous:
+                self._held[holder] = previous
+            raise NotEnoughGPUs(count, len(free), len(self.devices), self.holdings())
+        if previous:
+            log.info("GPUs %s released by %s", ",".join(previous), holder)
         if count <= 0:
             return []
-        free = self.free()
-        if len(free) < count:
-            raise NotEnoughGPUs(count, len(free), len(self.devices), self.holdings())
         self._held[holder] = free[:count]
         log.info("GPUs %s assigned to %s", ",".join(free[:count]), holder)
         return list(self._held[holder])

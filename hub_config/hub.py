@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .auth import demo_settings, oauth_settings
+from .auth import DEMO_PASSWORD_ENV, demo_settings, oauth_settings
 from .config import AssayConfig, default_path, load
 from .errors import ConfigError
 
@@ -39,7 +39,15 @@ def find_proxy() -> str | None:
 
 def _network(c: Any, config: AssayConfig, environ: dict[str, str]) -> None:
     hub = config.hub
-    port = int(environ.get(PORT_ENV) or hub.port)
+    port = hub.port
+    if environ.get(PORT_ENV):
+        try:
+            port = int(environ[PORT_ENV])
+        except ValueError:
+            port = 0
+        if not 1 <= port <= 65535:
+            raise ConfigError("environment", [
+                f"{PORT_ENV}: must be a port number from 1 to 65535, got {environ[PORT_ENV]!r}"])
     base_url = hub.base_url if hub.base_url.endswith("/") else hub.base_url + "/"
     c.JupyterHub.bind_url = f"http://{hub.ip}:{port}{base_url}"
     c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{port + 81}"
@@ -59,9 +67,16 @@ def _state(c: Any, config: AssayConfig) -> None:
 
 def _authenticator(c: Any, config: AssayConfig, environ: dict[str, str]) -> None:
     if config.auth.type == "demo":
+        settings = demo_settings(config, environ)
+        if len(settings["user_password"]) < 8:
+            raise ConfigError("environment", [
+                f"{DEMO_PASSWORD_ENV}: must be at least 8 characters, "
+                f"got {len(settings['user_password'])}"])
         c.JupyterHub.authenticator_class = "assay.auth.DemoAuthenticator"
-        for key, value in demo_settings(config).items():
+        for key, value in settings.items():
             setattr(c.DemoAuthenticator, key, value)
+        # demo groups come from the YAML; with OAuth the groups claim manages them
+        c.JupyterHub.load_groups = {g: {"users": list(m)} for g, m in config.groups.items()}
         return
     oauth = config.auth.oauth
     settings = oauth_settings(oauth, environ)
@@ -98,7 +113,6 @@ def configure(c: Any, path: str | os.PathLike[str] | None = None,
     _state(c, config)
     _authenticator(c, config, env)
     _admin_service(c, env)
-    c.JupyterHub.load_groups = {g: {"users": list(m)} for g, m in config.groups.items()}
     c.JupyterHub.spawner_class = SPAWNERS[config.mode]
     c.AssayProfileMixin.assay_config_file = str(file.resolve())
     c.Spawner.default_url = "/lab"

@@ -50,7 +50,8 @@ def summary(profile: Profile) -> str:
     if profile.gpus:
         parts.append(f"{profile.gpus} GPU{'s' if profile.gpus != 1 else ''}")
     if profile.dask_workers:
-        parts.append(f"{profile.dask_workers} Dask workers")
+        workers = profile.dask_workers
+        parts.append(f"{workers} Dask worker{'s' if workers != 1 else ''}")
     if profile.zone != "standard":
         parts.append(f"{profile.zone} zone")
     return " · ".join(parts)

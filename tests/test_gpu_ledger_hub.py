@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from hubfixtures import demo_config, write_config
 from hubprocess import HubProcess
 from serverenv import server_env

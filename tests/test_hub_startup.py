@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+
 from hubfixtures import DEMO_YAML, demo_config, write_config
 from hubprocess import HubProcess
 

@@ -14,8 +14,10 @@ def _profile_checks(config: AssayConfig) -> list[str]:
     errors = []
     slugs = [p.slug for p in config.profiles]
     for i, profile in enumerate(config.profiles):
-        if profile.slug in _duplicates(slugs) and slugs.index(profile.slug) != i:
-            errors.append(f"profiles[{i}].slug: duplicate slug '{profile.slug}'")
+        first = slugs.index(profile.slug)
+        if first != i:
+            errors.append(f"profiles[{i}].slug: duplicate slug '{profile.slug}', "
+                          f"already used by profiles[{first}]")
         if config.auth.type == "demo":
             for j, group in enumerate(profile.groups):
                 if group not in config.groups:

@@ -13,8 +13,36 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SLUG = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 NAME = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
+HTTPS_URL = r"^https://"
+HTTP_URL = r"^https?://"
+URL_PATH = r"^/"
+ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+GPU_ID = r"^[A-Za-z0-9-]{1,64}$"
+NAMESPACE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+STORAGE_URL = r"^(file|s3)://\S+$"
+DATABASE_URL = r"^(sqlite|postgresql(\+[a-z0-9]+)?)://\S*$"
 MEMORY = re.compile(r"^(\d+(\.\d+)?)([KMGT])$")
 _UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+# What each pattern means, for error messages: (description, maximum length or None).
+PATTERN_HELP: dict[str, tuple[str, int | None]] = {
+    SLUG: ("1-40 lowercase ASCII letters, digits and '-', starting and ending with a "
+           "letter or digit", 40),
+    NAME: ("1-64 lowercase ASCII letters, digits, '.', '_' and '-', starting and ending "
+           "with a letter or digit", 64),
+    HTTPS_URL: ("an https:// URL", None),
+    HTTP_URL: ("an http:// or https:// URL", None),
+    URL_PATH: ("a path starting with '/'", None),
+    ENV_NAME: ("an environment variable name (A-Z, 0-9 and '_', not starting with a digit)",
+               None),
+    GPU_ID: ("1-64 ASCII letters, digits and '-'", 64),
+    NAMESPACE: ("a Kubernetes namespace: 1-63 lowercase ASCII letters, digits and '-', "
+                "starting and ending with a letter or digit", 63),
+    STORAGE_URL: ("a file:// or s3:// URL with a location, e.g. file://var/objects or "
+                  "s3://bucket/prefix", None),
+    DATABASE_URL: ("a sqlite:// or postgresql:// URL, e.g. sqlite:///var/assay.sqlite or "
+                   "postgresql+psycopg://user@host/db", None),
+}
 
 Slug = Annotated[str, Field(pattern=SLUG)]
 Name = Annotated[str, Field(pattern=NAME)]
@@ -28,18 +56,26 @@ def memory_bytes(value: str) -> int:
     return int(float(match.group(1)) * _UNITS[match.group(3)])
 
 
+def _cpus(value: float) -> str:
+    return f"{value:g}"
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
 class Cpu(Strict):
-    guarantee: float | None = Field(None, gt=0, description="CPUs reserved for the server")
-    limit: float = Field(gt=0, description="CPUs the server may use at most")
+    # strict: ``limit: yes`` (a YAML boolean) or ``limit: "2"`` is a mistake, not 1 or 2 CPUs
+    guarantee: float | None = Field(None, gt=0, strict=True, allow_inf_nan=False,
+                                    description="CPUs reserved for the server")
+    limit: float = Field(gt=0, strict=True, allow_inf_nan=False,
+                         description="CPUs the server may use at most")
 
     @model_validator(mode="after")
     def _guarantee_within_limit(self) -> Cpu:
         if self.guarantee is not None and self.guarantee > self.limit:
-            raise ValueError(f"guarantee {self.guarantee} exceeds limit {self.limit}")
+            raise ValueError(f"guarantee {_cpus(self.guarantee)} exceeds limit "
+                             f"{_cpus(self.limit)}")
         return self
 
 
@@ -52,6 +88,8 @@ class Memory(Strict):
     def _size(cls, value: str | None) -> str | None:
         if value is not None and not MEMORY.match(value):
             raise ValueError(f"must be a size like 512M or 2G (units K, M, G, T), got {value!r}")
+        if value is not None and memory_bytes(value) == 0:
+            raise ValueError(f"must be more than 0, got {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -67,8 +105,9 @@ class Profile(Strict):
     description: str = ""
     cpu: Cpu
     memory: Memory
-    gpus: int = Field(0, ge=0, le=16)
-    dask_workers: int = Field(0, ge=0, le=256)
+    # strict: ``gpus: yes`` (a YAML boolean) must not silently mean one GPU
+    gpus: int = Field(0, ge=0, le=16, strict=True)
+    dask_workers: int = Field(0, ge=0, le=256, strict=True)
     image: str | None = Field(None, min_length=1, description="image in Kubernetes mode")
     groups: list[Name] = Field(default_factory=list, description="empty: everyone")
     zone: Literal["standard", "secure"] = "standard"
@@ -81,11 +120,11 @@ class DemoAuth(Strict):
 
 class OAuth(Strict):
     client_id: str = Field(min_length=1)
-    client_secret_env: str = Field("ASSAY_OAUTH_CLIENT_SECRET", pattern=r"^[A-Z_][A-Z0-9_]*$")
-    authorize_url: str = Field(pattern=r"^https://")
-    token_url: str = Field(pattern=r"^https://")
-    userdata_url: str = Field(pattern=r"^https://")
-    callback_url: str | None = Field(None, pattern=r"^https?://")
+    client_secret_env: str = Field("ASSAY_OAUTH_CLIENT_SECRET", pattern=ENV_NAME)
+    authorize_url: str = Field(pattern=HTTPS_URL)
+    token_url: str = Field(pattern=HTTPS_URL)
+    userdata_url: str = Field(pattern=HTTPS_URL)
+    callback_url: str | None = Field(None, pattern=HTTP_URL)
     scope: list[str] = Field(default_factory=lambda: ["openid", "profile", "email", "groups"])
     username_claim: str = "preferred_username"
     groups_claim: str = "groups"
@@ -107,14 +146,14 @@ class Auth(Strict):
 
 class Hub(Strict):
     ip: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    base_url: str = Field("/", pattern=r"^/")
+    port: int = Field(8000, ge=1, le=65535, strict=True)
+    base_url: str = Field("/", pattern=URL_PATH)
     state_dir: str = Field("var", min_length=1)
 
 
 class Gpus(Strict):
     source: Literal["inventory", "nvidia-smi", "auto"] = "auto"
-    inventory: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")]] = Field(
+    inventory: list[Annotated[str, Field(pattern=GPU_ID)]] = Field(
         default_factory=list
     )
     simulated: bool = Field(False, description="the inventory names no real devices")
@@ -128,7 +167,7 @@ class Toleration(Strict):
 
 
 class Kubernetes(Strict):
-    namespace: str = Field("assay", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    namespace: str = Field("assay", pattern=NAMESPACE)
     image: str = Field("assay-singleuser:0.1.0", min_length=1)
     gpu_resource: str = "nvidia.com/gpu"
     gpu_node_selector: dict[str, str] = Field(
@@ -140,13 +179,11 @@ class Kubernetes(Strict):
 
 
 class Storage(Strict):
-    url: str = Field("file://var/objects", pattern=r"^(file|s3)://\S+$")
+    url: str = Field("file://var/objects", pattern=STORAGE_URL)
 
 
 class Database(Strict):
-    url: str = Field(
-        "sqlite:///var/assay.sqlite", pattern=r"^(sqlite|postgresql(\+[a-z0-9]+)?)://\S*$"
-    )
+    url: str = Field("sqlite:///var/assay.sqlite", pattern=DATABASE_URL)
 
 
 class AssayConfig(Strict):

@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+
 from hubprocess import HubProcess
 from login import login, xsrf
 from serverenv import server_env

@@ -4,6 +4,7 @@ an invalid edit keeps the last good profiles and is logged."""
 from __future__ import annotations
 
 import pytest
+
 from hubfixtures import demo_config, write_config
 from hubprocess import HubProcess
 from serverenv import server_env
