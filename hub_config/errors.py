@@ -75,3 +75,65 @@ class GPUUnavailable(SpawnRefused):
 
 class InsecureBind(AssayError):
     """The demo authenticator was asked to listen beyond loopback."""
+
+
+class BrokerError(AssayError):
+    """An error the data broker answers with ``status_code`` and a JSON body.
+
+    ``body`` is what the client sees (never secrets, never storage locations);
+    ``log_detail`` may say more for the log.
+    """
+
+    status_code = 400
+    error = "bad_request"
+
+    def body(self) -> dict:
+        return {"error": self.error, "message": self.user_message}
+
+
+class BadRequest(BrokerError):
+    status_code, error = 400, "bad_request"
+
+
+class InvalidPath(BrokerError):
+    status_code, error = 400, "invalid_path"
+
+
+class Unauthorized(BrokerError):
+    status_code, error = 401, "unauthorized"
+
+
+class NotFound(BrokerError):
+    status_code, error = 404, "not_found"
+
+
+class PayloadTooLarge(BrokerError):
+    status_code, error = 413, "payload_too_large"
+
+
+class RangeNotSatisfiable(BrokerError):
+    status_code, error = 416, "range_not_satisfiable"
+
+    def __init__(self, size: int):
+        super().__init__(f"Requested range not satisfiable; the file has {size} bytes.")
+        self.size = size
+
+
+class AccessDenied(BrokerError):
+    """A read refused by the policy: names what is missing and whom to ask."""
+
+    status_code, error = 403, "access_denied"
+
+    def __init__(self, user_message: str, *, dataset: str, missing: list[str], ask: str):
+        super().__init__(user_message)
+        self.dataset, self.missing, self.ask = dataset, missing, ask
+
+    def body(self) -> dict:
+        return {**super().body(), "dataset": self.dataset, "missing": self.missing,
+                "ask": self.ask}
+
+
+class StorageError(BrokerError):
+    """The object store failed; the client sees no storage details."""
+
+    status_code, error = 502, "storage_error"

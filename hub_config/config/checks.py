@@ -54,6 +54,29 @@ def _other_checks(config: AssayConfig) -> list[str]:
     return errors
 
 
+def _catalog_checks(config: AssayConfig) -> list[str]:
+    errors = []
+    names = [d.name for d in config.data.datasets]
+    known = ", ".join(sorted(config.groups)) or "(none defined)"
+    for i, dataset in enumerate(config.data.datasets):
+        first = names.index(dataset.name)
+        if first != i:
+            errors.append(f"data.datasets[{i}].name: duplicate dataset '{dataset.name}', "
+                          f"already used by data.datasets[{first}]")
+        if config.auth.type != "demo":
+            continue
+        for j, group in enumerate(dataset.groups):
+            if group not in config.groups:
+                errors.append(f"data.datasets[{i}].groups[{j}]: unknown group '{group}'. "
+                              f"Groups include: {known}")
+    if config.auth.type == "demo":
+        for group in config.data.clearances:
+            if group not in config.groups:
+                errors.append(f"data.clearances.{group}: unknown group '{group}'. "
+                              f"Groups include: {known}")
+    return errors
+
+
 def semantic_errors(config: AssayConfig) -> list[str]:
     """Every cross-field problem of a schema-valid config."""
-    return _profile_checks(config) + _other_checks(config)
+    return _profile_checks(config) + _other_checks(config) + _catalog_checks(config)

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .catalog import DataCatalog
+
 SLUG = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 NAME = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
 HTTPS_URL = r"^https://"
@@ -111,6 +113,7 @@ class Profile(Strict):
     image: str | None = Field(None, min_length=1, description="image in Kubernetes mode")
     groups: list[Name] = Field(default_factory=list, description="empty: everyone")
     zone: Literal["standard", "secure"] = "standard"
+    requires_purpose: bool = Field(False, description="the spawn must state a purpose")
     default: bool = False
 
 
@@ -197,6 +200,7 @@ class AssayConfig(Strict):
     kubernetes: Kubernetes = Kubernetes()
     storage: Storage = Storage()
     database: Database = Database()
+    data: DataCatalog = DataCatalog()
 
     def users(self) -> list[str]:
         """Every user the file names (admins and group members), sorted."""

@@ -40,7 +40,7 @@ def bad_file(write_tmp_config, demo_config_data, tmp_path) -> Path:
 BAD_ERRORS = [
     "  mode: must be one of 'local' or 'kubernetes', got 'cloud'",
     "  profiles[1].colour: unknown key. Valid keys: cpu, dask_workers, default, description, "
-    "display_name, gpus, groups, image, memory, slug, zone",
+    "display_name, gpus, groups, image, memory, requires_purpose, slug, zone",
     "  profiles[2].gpus: must be >= 0, got -1",
 ]
 

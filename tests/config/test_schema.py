@@ -22,9 +22,9 @@ SLUG_RULE = ("must be 1-40 lowercase ASCII letters, digits and '-', starting and
              "with a letter or digit")
 NAME_RULE = ("must be 1-64 lowercase ASCII letters, digits, '.', '_' and '-', starting and "
              "ending with a letter or digit")
-TOP_KEYS = "admins, auth, database, gpus, groups, hub, kubernetes, mode, profiles, storage"
+TOP_KEYS = "admins, auth, data, database, gpus, groups, hub, kubernetes, mode, profiles, storage"
 PROFILE_KEYS = ("cpu, dask_workers, default, description, display_name, gpus, groups, image, "
-                "memory, slug, zone")
+                "memory, requires_purpose, slug, zone")
 Edit = Callable[[dict[str, Any]], None]
 
 
@@ -307,7 +307,7 @@ def test_many_cross_field_errors_are_all_reported_at_once(demo_config_data):
 
 def test_demo_auth_needs_users(demo_config_data):
     errors = errors_after(demo_config_data, put("admins", []), put("groups", {}),
-                          put("profiles", demo_config_data["profiles"][:2]))
+                          put("profiles", demo_config_data["profiles"][:2]), put("data", {}))
     assert errors == ["groups: the demo authenticator needs at least one user"]
 
 
