@@ -29,8 +29,9 @@ $(VENV)/.test-deps: $(BIN)/assay setup.cfg
 	touch $@
 
 test-deps: install $(VENV)/.test-deps
-	@command -v chromium >/dev/null || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v chromium >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb; } || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium postgresql >/dev/null; }
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .

@@ -62,6 +62,23 @@ class ProfileForbidden(SpawnRefused):
         )
 
 
+class PurposeRequired(SpawnRefused):
+    def __init__(self, slug: str, problem: str = "requires"):
+        if problem == "requires":
+            text = (f"Profile '{slug}' requires a purpose: say briefly why you need it "
+                    "(e.g. 'trial 042 safety review'). It is recorded with every data read.")
+        else:
+            text = ("The purpose must be at most 500 characters of text without control "
+                    "characters.")
+        super().__init__(400, text)
+
+
+class BrokerUnavailable(SpawnRefused):
+    def __init__(self, detail: str):
+        super().__init__(503, "The Assay data service is not answering, so no data "
+                         "credential could be issued. Try again in a minute.", detail)
+
+
 class GPUUnavailable(SpawnRefused):
     def __init__(self, slug: str, wanted: int, free: int, total: int, holders: str):
         user_msg = (

@@ -6,6 +6,7 @@ Nothing here starts a server: ``configure`` only fills the traitlets config ``c`
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ from .errors import ConfigError
 
 ADMIN_TOKEN_ENV = "ASSAY_ADMIN_TOKEN"
 PORT_ENV = "ASSAY_PORT"
+BROKER_PORT_ENV = "ASSAY_BROKER_PORT"
+BROKER_SERVICE = "assay"
 PROXY_ENV = "ASSAY_PROXY_COMMAND"
 ADMIN_SERVICE = "assay-admin"
 SPAWNERS = {
@@ -37,17 +40,39 @@ def find_proxy() -> str | None:
     return shutil.which("configurable-http-proxy")
 
 
+def _port(environ: dict[str, str], name: str, default: int) -> int:
+    if not environ.get(name):
+        return default
+    try:
+        port = int(environ[name])
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ConfigError("environment", [
+            f"{name}: must be a port number from 1 to 65535, got {environ[name]!r}"])
+    return port
+
+
+def _broker_service(c: Any, file: Path, port: int, environ: dict[str, str]) -> None:
+    """The data broker: a hub-managed service, the only holder of storage credentials."""
+    broker_port = _port(environ, BROKER_PORT_ENV, port + 2)
+    token = secrets.token_hex(32)
+    url = f"http://127.0.0.1:{broker_port}"
+    passed = {k: v for k, v in environ.items() if k.startswith("AWS_")}  # storage credentials
+    c.JupyterHub.services = [*c.JupyterHub.get("services", []), {
+        "name": BROKER_SERVICE, "url": url, "api_token": token, "cwd": str(Path.cwd()),
+        "command": [sys.executable, "-m", "assay.broker"],
+        "environment": {"ASSAY_CONFIG": str(file), **passed}, "display": False}]
+    c.JupyterHub.load_roles = [*c.JupyterHub.get("load_roles", []), {
+        "name": "assay-broker", "services": [BROKER_SERVICE],
+        "scopes": ["list:users", "read:users", "read:users:groups", "read:servers"]}]
+    c.AssayProfileMixin.broker_service_url = url
+    c.AssayProfileMixin.broker_token = token
+
+
 def _network(c: Any, config: AssayConfig, environ: dict[str, str]) -> None:
     hub = config.hub
-    port = hub.port
-    if environ.get(PORT_ENV):
-        try:
-            port = int(environ[PORT_ENV])
-        except ValueError:
-            port = 0
-        if not 1 <= port <= 65535:
-            raise ConfigError("environment", [
-                f"{PORT_ENV}: must be a port number from 1 to 65535, got {environ[PORT_ENV]!r}"])
+    port = _port(environ, PORT_ENV, hub.port)
     base_url = hub.base_url if hub.base_url.endswith("/") else hub.base_url + "/"
     c.JupyterHub.bind_url = f"http://{hub.ip}:{port}{base_url}"
     c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{port + 81}"
@@ -113,6 +138,7 @@ def configure(c: Any, path: str | os.PathLike[str] | None = None,
     _state(c, config)
     _authenticator(c, config, env)
     _admin_service(c, env)
+    _broker_service(c, file.resolve(), _port(env, PORT_ENV, config.hub.port), env)
     c.JupyterHub.spawner_class = SPAWNERS[config.mode]
     c.AssayProfileMixin.assay_config_file = str(file.resolve())
     c.Spawner.default_url = "/lab"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from .config.schema import AssayConfig, Profile
-from .errors import ProfileForbidden, UnknownProfile
+from .errors import ProfileForbidden, PurposeRequired, UnknownProfile
+
+MAX_PURPOSE = 500
 
 
 def allowed(profile: Profile, groups: list[str]) -> bool:
@@ -55,3 +57,15 @@ def summary(profile: Profile) -> str:
     if profile.zone != "standard":
         parts.append(f"{profile.zone} zone")
     return " · ".join(parts)
+
+
+def purpose_for(profile: Profile, raw: object) -> str:
+    """The stated purpose (stripped); required by profiles with ``requires_purpose``."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if raw is not None and not isinstance(raw, str):
+        raise PurposeRequired(profile.slug, "invalid")
+    if len(text) > MAX_PURPOSE or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise PurposeRequired(profile.slug, "invalid")
+    if profile.requires_purpose and not text:
+        raise PurposeRequired(profile.slug)
+    return text

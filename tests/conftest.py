@@ -11,7 +11,7 @@ import yaml
 
 import assay
 
-pytest_plugins = ["hubfixtures"]
+pytest_plugins = ["hubfixtures", "dbfixtures"]
 
 # -- small config fixtures (tests/config, tests/cli, test_hub_settings) ----------------
 

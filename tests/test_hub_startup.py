@@ -11,8 +11,16 @@ from hubfixtures import DEMO_YAML, demo_config, write_config
 from hubprocess import HubProcess
 
 
-def test_users_and_groups_exist_before_first_login(demo_hub):
-    users = {u["name"]: u for u in demo_hub.api("GET", "users").json()}
+@pytest.fixture(scope="module")
+def fresh_hub(tmp_path_factory):
+    hub = HubProcess(tmp_path_factory.mktemp("fresh-hub"), DEMO_YAML.read_text())
+    hub.start()
+    yield hub
+    hub.stop()
+
+
+def test_users_and_groups_exist_before_first_login(fresh_hub):
+    users = {u["name"]: u for u in fresh_hub.api("GET", "users").json()}
     assert set(users) >= {"admin", "alice", "bob"}
     assert users["admin"]["admin"] is True
     assert sorted(users["alice"]["groups"]) == ["gpu-users", "oncology"]
@@ -20,11 +28,11 @@ def test_users_and_groups_exist_before_first_login(demo_hub):
     assert all(u["last_activity"] is None for u in users.values())
 
 
-def test_admin_token_drives_the_rest_api(demo_hub):
-    r = demo_hub.api("GET", "groups")
+def test_admin_token_drives_the_rest_api(fresh_hub):
+    r = fresh_hub.api("GET", "groups")
     assert r.status_code == 200
     assert {g["name"] for g in r.json()} == {"oncology", "gpu-users", "analytics"}
-    assert demo_hub.api("GET", "users", token="not-a-token").status_code == 403
+    assert fresh_hub.api("GET", "users", token="not-a-token").status_code == 403
 
 
 def run_until_exit(hub: HubProcess, timeout: float = 60) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import commands
+from . import audit, commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     plist.add_argument("--user", help="only the profiles this user may use (groups from the YAML)")
     plist.add_argument("--config", help="admin YAML (default: $ASSAY_CONFIG or the shipped one)")
     plist.set_defaults(func=commands.profiles_list)
+    audit.register(sub)
     return parser
 
 

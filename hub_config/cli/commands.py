@@ -75,6 +75,11 @@ def up(args: argparse.Namespace) -> int:
               "`npm install configurable-http-proxy` in the repository.", file=sys.stderr)
         return 2
     port = args.port or config.hub.port
+    if config.auth.type == "demo":
+        from ..demo_data import generate  # pandas is slow to import; only here
+
+        for path in generate(config):
+            print(f"Demo data written: {path}")
     env = dict(os.environ, ASSAY_CONFIG=str(file), **{PORT_ENV: str(port)})
     print(_banner(config, port), flush=True)
     hub_config = Path(__file__).resolve().parent.parent / "jupyterhub_config.py"

@@ -12,17 +12,22 @@ from .. import profiles
 from ..config import ConfigSource, default_path
 from ..config.schema import AssayConfig, Profile
 from . import form
+from .credentials import BrokerClient
 
 PROFILE_OPTION = "profile"
 
 
-def _apply_hook(spawner: Any, user_options: dict) -> None:
-    spawner.assay_profile = spawner.resolve_profile(user_options)
+async def _apply_hook(spawner: Any, user_options: dict) -> None:
+    profile = spawner.resolve_profile(user_options)
+    spawner.assay_purpose = profiles.purpose_for(profile, (user_options or {}).get("purpose"))
+    spawner.assay_profile = profile
+    await spawner.mint_credential()
 
 
 def _form_hook(form_data: dict[str, list[str]], spawner: Any) -> dict[str, str]:
     options = form.parse(form_data)
-    spawner.resolve_profile(options)  # refuse early: the form shows the reason
+    profile = spawner.resolve_profile(options)  # refuse early: the form shows the reason
+    profiles.purpose_for(profile, options.get("purpose"))
     return options
 
 
@@ -50,7 +55,75 @@ class AssayProfileMixin(Configurable):
     def _default_options_form(self) -> Any:
         return lambda spawner: spawner.render_profile_form()
 
+    broker_service_url = Unicode(
+        "",
+        config=True,
+        help="Internal URL (scheme, host, port) of the Assay broker service. Empty: servers "
+        "get no data credential.",
+    )
+
+    broker_token = Unicode(
+        "",
+        config=True,
+        help="The broker service's API token; with it the hub mints session credentials.",
+    )
+
     assay_profile: Profile | None = None
+    assay_purpose: str = ""
+    session_id: str = ""
+    session_token: str = ""
+
+    def broker_url(self) -> str:
+        """The broker's URL under the hub's base URL, e.g. http://127.0.0.1:8002/services/assay/."""
+        base = self.hub.base_url[: -len("hub/")] if self.hub else "/"
+        return f"{self.broker_service_url.rstrip('/')}{base}services/assay/"
+
+    async def mint_credential(self) -> None:
+        """A credential bound to (user, server, profile, zone, purpose) for this spawn."""
+        await self.revoke_credential()
+        if not self.broker_service_url or self.assay_profile is None:
+            return
+        client = BrokerClient(self.broker_url(), self.broker_token)
+        credential = await client.mint(
+            user=self.user.name, server=self.name or "", profile=self.assay_profile.slug,
+            zone=self.assay_profile.zone, purpose=self.assay_purpose)
+        self.session_id, self.session_token = credential.id, credential.token
+
+    async def revoke_credential(self) -> None:
+        if not (self.session_id and self.broker_service_url):
+            return
+        try:
+            await BrokerClient(self.broker_url(), self.broker_token).revoke(self.session_id)
+        except Exception as exc:  # the server is stopping anyway; say so, keep going
+            self.log.error("Could not revoke session %s of %s: %s", self.session_id,
+                           self._log_name, exc)
+            return
+        self.session_id = self.session_token = ""
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        if self.session_token:
+            env["ASSAY_SESSION_TOKEN"] = self.session_token
+            env["ASSAY_BROKER_URL"] = self.broker_url()
+        if self.assay_purpose:
+            env["ASSAY_PURPOSE"] = self.assay_purpose
+        return env
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            await self.revoke_credential()
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.session_id:
+            state["session_id"] = self.session_id
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.session_id = state.get("session_id", "")
 
     def assay_config(self) -> AssayConfig:
         """The current admin config (re-read after an edit, last good on error)."""

@@ -17,6 +17,14 @@ _STYLE = """
 """
 
 
+_PURPOSE = (
+    '<label for="assay-purpose">Purpose <span class="assay-profile-summary">(required for '
+    'profiles marked "purpose required"; recorded with every data read)</span></label>'
+    '<input type="text" class="form-control" name="purpose" id="assay-purpose" '
+    'maxlength="500" placeholder="e.g. trial 042 safety review">'
+)
+
+
 def _item(profile: Profile, checked: bool) -> str:
     slug = escape(profile.slug, quote=True)
     return (
@@ -25,6 +33,7 @@ def _item(profile: Profile, checked: bool) -> str:
         f'{" checked" if checked else ""}> '
         f"<strong>{escape(profile.display_name)}</strong> "
         f'<span class="assay-profile-summary">({escape(summary(profile))})</span>'
+        f'{" <em>purpose required</em>" if profile.requires_purpose else ""}'
         f"<br><span>{escape(profile.description)}</span></label></li>"
     )
 
@@ -37,10 +46,15 @@ def render(profiles: list[Profile], selected: str | None = None) -> str:
     if chosen is None:
         chosen = next((p.slug for p in profiles if p.default), profiles[0].slug)
     items = "\n".join(_item(p, p.slug == chosen) for p in profiles)
-    return f'{_STYLE}<p>Choose a compute profile:</p><ul class="assay-profiles">{items}</ul>'
+    return (f'{_STYLE}<p>Choose a compute profile:</p><ul class="assay-profiles">{items}</ul>'
+            f"{_PURPOSE}")
 
 
 def parse(formdata: dict[str, list[str]]) -> dict[str, str]:
     """Form fields → ``user_options`` in KubeSpawner's format (``{"profile": slug}``)."""
     values = formdata.get("profile") or [""]
-    return {"profile": values[0]}
+    options = {"profile": values[0]}
+    purpose = (formdata.get("purpose") or [""])[0].strip()
+    if purpose:
+        options["purpose"] = purpose
+    return options

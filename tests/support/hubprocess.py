@@ -64,6 +64,7 @@ class HubProcess:
         self.extra_env = dict(env or {})
         self.token = secrets.token_hex(24)
         self.port, self.api_port, self.hub_port = free_port(), free_port(), free_port()
+        self.broker_port = free_port()
         self.config_path = self.workdir / "assay.yaml"
         if config_text is not None:
             self.config_path.write_text(config_text)
@@ -73,6 +74,11 @@ class HubProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.base_url}"
+
+    @property
+    def broker_url(self) -> str:
+        """The broker as kernels reach it (directly, not through the proxy)."""
+        return f"http://127.0.0.1:{self.broker_port}{self.base_url}services/assay/"
 
     @property
     def api_url(self) -> str:
@@ -101,6 +107,7 @@ class HubProcess:
     def environ(self) -> dict[str, str]:
         env = dict(os.environ, ASSAY_ADMIN_TOKEN=self.token, **self.extra_env)
         env["ASSAY_CONFIG"] = str(self.config_path)
+        env["ASSAY_BROKER_PORT"] = str(self.broker_port)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         return env
 
