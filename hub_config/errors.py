@@ -150,6 +150,12 @@ class AccessDenied(BrokerError):
                 "ask": self.ask}
 
 
+class AuditUnavailable(BrokerError):
+    """The audit log cannot take records: every read must be refused."""
+
+    status_code, error = 503, "audit_unavailable"
+
+
 class StorageError(BrokerError):
     """The object store failed; the client sees no storage details."""
 

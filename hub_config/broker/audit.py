@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from ..db.engine import IMMEDIATE
 from ..db.models import GENESIS_HASH, NAME, PURPOSE, AuditHead, AuditRecord
-from ..errors import BrokerError
+from ..errors import AuditUnavailable
 
 TEXT_LIMITS: dict[str, int | None] = {
     "user": NAME, "server": NAME, "profile": NAME, "zone": NAME, "purpose": PURPOSE,
@@ -41,12 +41,6 @@ BATCH = 1000
 NUL_SUBSTITUTE = "\u2400"  # SYMBOL FOR NULL
 _UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _COLUMNS = [getattr(AuditRecord, key) for key in RECORD_KEYS]
-
-
-class AuditUnavailable(BrokerError):
-    """The log cannot take records (head row missing): every read must be refused."""
-
-    status_code, error = 503, "audit_unavailable"
 
 
 @dataclass(frozen=True)
