@@ -59,9 +59,13 @@ def _write(path: Path, content: pd.DataFrame | str) -> None:
         content.to_csv(path, index=False)
 
 
-def generate(config: AssayConfig, *, overwrite: bool = False) -> list[Path]:
-    """Write the demo datasets that live in local folders; returns the files written."""
-    root = Path(config.data.root).resolve()
+def generate(config: AssayConfig, *, base: Path | None = None,
+             overwrite: bool = False) -> list[Path]:
+    """Write the demo datasets that live in local folders; returns the files written.
+
+    ``data.root`` is relative to ``base`` (default: the working directory, like the hub's).
+    """
+    root = ((base or Path.cwd()) / config.data.root).resolve()
     written = []
     for dataset in config.data.datasets:
         make = WRITERS.get(dataset.name)

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from assay.config import parse
+from assay.demo_data import generate
 from hubprocess import REPO, HubProcess
 
 DEMO_YAML = REPO / "hub_config" / "assay.yaml"
@@ -27,7 +29,9 @@ def write_config(path: Path, data: dict) -> None:
 @pytest.fixture(scope="session")
 def demo_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     """The demo config on an awkward base URL; shared by tests that restore what they change."""
-    hub = HubProcess(tmp_path_factory.mktemp("demo-hub"), DEMO_YAML.read_text())
+    workdir = tmp_path_factory.mktemp("demo-hub")
+    generate(parse(DEMO_YAML.read_text()), base=workdir)
+    hub = HubProcess(workdir, DEMO_YAML.read_text())
     hub.start()
     yield hub
     hub.stop()
