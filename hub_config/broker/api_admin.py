@@ -7,7 +7,7 @@ import re
 
 from ..config.catalog import CLASSES, rank
 from ..errors import AccessDenied, BadRequest, NotFound, Unauthorized
-from .api_base import BrokerHandler
+from .api_base import ANONYMOUS, BrokerHandler
 from .openapi import document
 
 NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,255}$")
@@ -31,14 +31,21 @@ def purpose_of(body: dict) -> str:
 
 
 class HubOnly(BrokerHandler):
-    def prepare_hub(self) -> None:
-        if not self.broker.resolver.is_hub(self.request.headers):
-            raise Unauthorized("Only the hub may manage session credentials.")
+    async def prepare_hub(self, action: str) -> None:
+        """Only the hub's own token passes; anyone else's attempt is audited as a denial."""
+        if self.broker.resolver.is_hub(self.request.headers):
+            return
+        try:
+            who = await self.broker.resolver.resolve(self.request.headers)
+        except Unauthorized:
+            who = ANONYMOUS
+        self.record(action=action, allowed=False, reason="not-hub", who=who)
+        raise Unauthorized("Only the hub may manage session credentials.")
 
 
 class SessionsHandler(HubOnly):
     async def post(self) -> None:
-        self.prepare_hub()
+        await self.prepare_hub("mint-session")
         body = self.json_body()
         zone = body.get("zone")
         if zone not in ("standard", "secure"):
@@ -53,7 +60,7 @@ class SessionsHandler(HubOnly):
 
 class SessionHandler(HubOnly):
     async def delete(self, session_id: str) -> None:
-        self.prepare_hub()
+        await self.prepare_hub("revoke-session")
         if not self.broker.sessions.revoke(session_id):
             raise NotFound("No such session.")
         self.set_status(204)

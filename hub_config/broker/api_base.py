@@ -58,6 +58,11 @@ class BrokerHandler(web.RequestHandler):
         length = self.request.headers.get("Content-Length")
         if (length and length.isdigit() and int(length) > MAX_BODY) or \
                 len(self.request.body or b"") > MAX_BODY:
+            try:  # audited under the caller's name when the credential is good
+                who = await self.broker.resolver.resolve(self.request.headers)
+            except Unauthorized:
+                who = ANONYMOUS
+            self.record(action="oversize", allowed=False, reason="payload-too-large", who=who)
             raise PayloadTooLarge(f"Request body larger than {MAX_BODY} bytes.")
 
     def json_body(self) -> dict:
@@ -65,11 +70,21 @@ class BrokerHandler(web.RequestHandler):
             body = json.loads(self.request.body or b"{}")
         except ValueError:
             raise BadRequest("Request body is not valid JSON.") from None
+        except RecursionError:  # the parser gives up long before 64 KiB of '['
+            raise BadRequest(f"Request body nested deeper than {MAX_DEPTH} levels.") from None
         if not isinstance(body, dict):
             raise BadRequest("Request body must be a JSON object.")
         if _depth(body) > MAX_DEPTH:
             raise BadRequest(f"Request body nested deeper than {MAX_DEPTH} levels.")
         return body
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        """URL path parts that are not UTF-8 keep their bytes as lone surrogates, which
+        the dataset lookup and ``clean_path`` refuse like any bad name or path -- audited,
+        instead of tornado's bare 400 before any handler code runs."""
+        if name is None:
+            return value.decode("utf-8", "surrogateescape")
+        return super().decode_argument(value, name)
 
     def kernel_id(self) -> str | None:
         value = self.request.headers.get("X-Assay-Kernel")

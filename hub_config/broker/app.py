@@ -47,6 +47,7 @@ class Broker:
         self.resolver = IdentityResolver(self.sessions, HubUsers(api_url, token), hub_auth,
                                          token)
         self.secret = secrets.token_bytes(32)  # signed URLs die with the process (TTL <= 60 s)
+        self.service_url = ""  # scheme://host:port the service listens on (set by main)
 
     def config(self) -> AssayConfig:
         return self.source.current()
@@ -56,7 +57,9 @@ class Broker:
         return open_store(dataset, data, data_root=Path(data.root).resolve())
 
     def public_url(self, request: HTTPServerRequest, suffix: str) -> str:
-        return f"{request.protocol}://{request.host}{self.prefix}{suffix}"
+        """An URL of this service; from its configured address, never the Host header."""
+        base = self.service_url or f"{request.protocol}://{request.host}"
+        return f"{base}{self.prefix}{suffix}"
 
     def datasets_read(self, session_id: str, kernel_id: str | None) -> set[str]:
         query = select(AuditRecord.dataset).where(
@@ -104,6 +107,7 @@ def build_from_env() -> tuple[Broker, str, int]:
     broker = Broker(source, engine, api_url=os.environ["JUPYTERHUB_API_URL"],
                     token=os.environ["JUPYTERHUB_API_TOKEN"],
                     prefix=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/assay/"))
+    broker.service_url = f"{url.scheme}://{url.netloc}"
     return broker, url.hostname or "127.0.0.1", url.port or 80
 
 
@@ -111,7 +115,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO,
                         format="[%(levelname).1s %(asctime)s %(name)s] %(message)s")
     broker, host, port = build_from_env()
-    make_app(broker).listen(port, address=host, xheaders=False)
+    # bodies beyond 1 MiB are cut off while reading; the API itself allows 64 KiB
+    make_app(broker).listen(port, address=host, xheaders=False, max_body_size=1024 * 1024)
     log.info("Assay broker listening on http://%s:%d%s", host, port, broker.prefix)
     loop = IOLoop.current()
     signal.signal(signal.SIGTERM, lambda *_: loop.add_callback_from_signal(loop.stop))
