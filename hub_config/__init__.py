@@ -7,3 +7,12 @@ Importing ``assay`` has no side effects.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``assay.data`` is imported on first use, so ``import assay`` stays light."""
+    if name == "data":
+        import importlib
+
+        return importlib.import_module("assay.data")
+    raise AttributeError(f"module 'assay' has no attribute {name!r}")

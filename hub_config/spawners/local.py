@@ -20,6 +20,11 @@ OFFLINE_LAB_ARGS = [
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 ]
+# The server extension (catalog proxy, taint-on-save, export guard). A regular install
+# enables it through etc/jupyter/jupyter_server_config.d/assay.json; an editable one
+# (pip install -e .) does not install data files, so it is named here as well (Jupyter
+# Server merges this with the extensions its config files enable).
+EXTENSION_ARGS = ["--ServerApp.jpserver_extensions={'assay.extensions': True}"]
 
 
 class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
@@ -62,7 +67,7 @@ class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
     @default("extra_lab_args")
     def _default_lab_args(self) -> list[str]:
         root = ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []
-        return root + OFFLINE_LAB_ARGS
+        return root + OFFLINE_LAB_ARGS + EXTENSION_ARGS
 
     def get_args(self) -> list[str]:
         return super().get_args() + list(self.extra_lab_args)

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.usefixtures("stopped_servers")
 
 ALICE_PROFILES = ["cpu-small", "cpu-large", "gpu-2x", "dask", "secure-cpu"]
 BOB_PROFILES = ["cpu-small", "cpu-large", "dask"]
+PURPOSES = {"secure-cpu": "trial 042 safety review"}  # profiles that require a purpose
 EXPECTED = {  # slug: (zone, CPU_LIMIT, MEM_LIMIT bytes, number of GPUs)
     "cpu-small": ("standard", "1.0", 2 * 1024**3, 0),
     "cpu-large": ("standard", "4.0", 16 * 1024**3, 0),
@@ -54,10 +55,13 @@ def test_form_lists_only_usable_profiles(demo_hub, user, expected):
 @pytest.mark.parametrize("slug", ALICE_PROFILES)
 def test_spawn_every_profile_through_the_form(demo_hub, slug):
     client = login(demo_hub, "alice")
-    r = client.post("hub/spawn", data={"profile": slug, "_xsrf": xsrf(client)})
+    form = {"profile": slug, "purpose": PURPOSES.get(slug, ""), "_xsrf": xsrf(client)}
+    r = client.post("hub/spawn", data=form)
     assert r.status_code == 302, r.text[:500]
     info = demo_hub.wait_ready("alice")
-    assert info["user_options"] == {"profile": slug}
+    expected = {"profile": slug, "purpose": PURPOSES[slug]} if slug in PURPOSES else {
+        "profile": slug}
+    assert info["user_options"] == expected
     assert_profile_env(demo_hub, "alice", slug)
     lab = client.get("user/alice/lab", follow_redirects=True)
     assert lab.status_code == 200 and "JupyterLab" in lab.text
@@ -66,7 +70,8 @@ def test_spawn_every_profile_through_the_form(demo_hub, slug):
 @pytest.mark.parametrize("slug", ALICE_PROFILES)
 def test_spawn_every_profile_through_rest(demo_hub, slug):
     token = demo_hub.user_token("alice")
-    r = demo_hub.request_spawn("alice", slug, token=token)
+    body = {"profile": slug, **({"purpose": PURPOSES[slug]} if slug in PURPOSES else {})}
+    r = demo_hub.api("POST", "users/alice/server", token=token, json=body)
     assert r.status_code in (201, 202), r.text
     demo_hub.wait_ready("alice")
     assert_profile_env(demo_hub, "alice", slug)
