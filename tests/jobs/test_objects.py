@@ -1,0 +1,123 @@
+"""The output store (``assay.objects``): the same behaviour on a folder and on S3 (moto)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from assay.broker.storage import reset_s3_clients
+from assay.errors import ConfigError, InvalidObjectKey, ObjectNotFound, StorageError
+from assay.objects import LocalObjects, ObjectStore, open_objects
+from assay.objects.s3 import S3Objects
+from motoserver import moto_server
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    saved = {k: os.environ.get(k) for k in AWS_ENV}
+    os.environ.update(AWS_ENV)
+    reset_s3_clients()
+    try:
+        with moto_server(log_path=tmp_path_factory.mktemp("moto") / "moto.log") as url:
+            boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(
+                Bucket="outputs")
+            yield url
+    finally:
+        reset_s3_clients()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    if request.param == "local":
+        return open_objects("file://var/objects", base=tmp_path)
+    endpoint = request.getfixturevalue("moto")
+    return open_objects(f"s3://outputs/{tmp_path.name}/jobs", base=tmp_path,
+                        endpoint_url=endpoint)
+
+
+def test_put_get_exists(store: ObjectStore, tmp_path: Path) -> None:
+    store.put("runs/1/output.ipynb", b'{"cells": []}')
+    source = tmp_path / "log.txt"
+    source.write_bytes(b"line\n" * 1000)
+    store.put("runs/1/run.log", source)
+    assert store.get("runs/1/output.ipynb") == b'{"cells": []}'
+    assert store.get("runs/1/run.log") == source.read_bytes()
+    assert store.exists("runs/1/run.log")
+    assert not store.exists("runs/1/output.html")
+    store.put("runs/1/output.ipynb", b"replaced")
+    assert store.get("runs/1/output.ipynb") == b"replaced"
+    with pytest.raises(ObjectNotFound, match="runs/2/x"):
+        store.get("runs/2/x")
+
+
+def test_list_by_prefix(store: ObjectStore) -> None:
+    for key in ("runs/1/a.ipynb", "runs/1/b.log", "runs/10/a.ipynb", "jobs/x.ipynb"):
+        store.put(key, b"x")
+    assert store.list() == ["jobs/x.ipynb", "runs/1/a.ipynb", "runs/1/b.log",
+                            "runs/10/a.ipynb"]
+    assert store.list("runs/1/") == ["runs/1/a.ipynb", "runs/1/b.log"]
+    assert store.list("runs/1") == ["runs/1/a.ipynb", "runs/1/b.log", "runs/10/a.ipynb"]
+    assert store.list("nothing/") == []
+
+
+@pytest.mark.parametrize("key", ["", "/etc/passwd", "../x", "a/../b", "a//b", "a/./b", "a/",
+                                 ".hidden", "a/.b", "sp ace", "ünï", "a\\b", "a\x00b",
+                                 "x" * 1025, None])
+def test_bad_keys_are_refused_clearly(store: ObjectStore, key: object) -> None:
+    with pytest.raises(InvalidObjectKey, match="Invalid object key"):
+        store.put(key, b"x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidObjectKey):
+        store.get(key)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("prefix", ["../", "/abs", "a//", "a b"])
+def test_bad_prefixes_are_refused(store: ObjectStore, prefix: str) -> None:
+    with pytest.raises(InvalidObjectKey):
+        store.list(prefix)
+
+
+def test_local_files_are_where_the_url_says(tmp_path: Path) -> None:
+    store = open_objects("file://var/objects", base=tmp_path)
+    assert isinstance(store, LocalObjects)
+    store.put("runs/1/x", b"1")
+    assert (tmp_path / "var/objects/runs/1/x").read_bytes() == b"1"
+    absolute = open_objects(f"file://{tmp_path}/abs", base=Path("/nowhere"))
+    absolute.put("k", b"2")
+    assert (tmp_path / "abs/k").read_bytes() == b"2"
+    assert [p.name for p in (tmp_path / "var/objects/runs/1").iterdir()] == ["x"]  # no temp
+
+
+def test_s3_keys_are_under_the_prefix(moto: str, tmp_path: Path) -> None:
+    store = open_objects("s3://outputs/pre/fix/", base=tmp_path, endpoint_url=moto)
+    assert isinstance(store, S3Objects)
+    store.put("runs/1/x", b"1")
+    raw = boto3.client("s3", endpoint_url=moto, region_name="us-east-1")
+    assert raw.get_object(Bucket="outputs", Key="pre/fix/runs/1/x")["Body"].read() == b"1"
+    raw.put_object(Bucket="outputs", Key="pre/fix/odd//key", Body=b"")
+    assert "odd//key" not in store.list()
+
+
+def test_s3_failures_name_no_location(moto: str, tmp_path: Path) -> None:
+    store = open_objects("s3://no-such-bucket/p", base=tmp_path, endpoint_url=moto)
+    with pytest.raises(StorageError) as caught:
+        store.put("k", b"1")
+    assert "no-such-bucket" not in caught.value.user_message
+    assert "no-such-bucket" in caught.value.log_detail
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "file://", "s3://", "var/objects"])
+def test_bad_urls_are_config_errors(url: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="storage.url"):
+        open_objects(url, base=tmp_path)
