@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import spawn
+from . import broker, spawn
 
-BENCHMARKS = {"spawn": spawn.main}
+BENCHMARKS = {"spawn": spawn.main, "broker-latency": broker.latency,
+              "broker-throughput": broker.throughput}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -190,7 +190,14 @@ class SignedFileHandler(FileHandler):
         except BrokerError as exc:
             self.record(action="read-signed", allowed=False, reason=exc.error)
             raise
-        self.who = await self.broker.resolver.identity_for_grant(grant)
+        try:
+            self.who = await self.broker.resolver.identity_for_grant(grant)
+        except BrokerError as exc:
+            self.record(action="read-signed", allowed=False, reason=exc.error,
+                        dataset=grant.dataset, path=grant.path,
+                        who=Identity(user=grant.user, groups=frozenset(),
+                                     session_id=grant.session_id))
+            raise
         dataset = self.find_dataset(grant.dataset, "read-signed", grant.path)
         self.authorize(dataset, "read-signed", grant.path)
         await self.serve(dataset, grant.path, action="read-signed")

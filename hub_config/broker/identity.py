@@ -9,6 +9,7 @@ Nothing the client says about itself (headers, query, body) is trusted.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import re
 import time
@@ -42,11 +43,21 @@ class HubUsers:
         self._client = httpx.AsyncClient(headers={"Authorization": f"token {token}"},
                                          timeout=10)
         self._cache: dict[str, tuple[float, dict | None]] = {}
+        self._fetching: dict[str, asyncio.Future] = {}
 
     async def get(self, name: str) -> dict | None:
+        """The user's model; concurrent misses for one user share a single hub request."""
         hit = self._cache.get(name)
         if hit and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
+        fetch = self._fetching.get(name)
+        if fetch is None:
+            fetch = asyncio.ensure_future(self._fetch(name))
+            self._fetching[name] = fetch
+            fetch.add_done_callback(lambda _: self._fetching.pop(name, None))
+        return await asyncio.shield(fetch)
+
+    async def _fetch(self, name: str) -> dict | None:
         r = await self._client.get(self.api_url + "users/" + quote(name, safe=""))
         if r.status_code == 404:
             model = None
