@@ -160,3 +160,94 @@ class StorageError(BrokerError):
     """The object store failed; the client sees no storage details."""
 
     status_code, error = 502, "storage_error"
+
+
+class JobError(BrokerError):
+    """A job or run request refused; ``problems`` lists each fault with its field."""
+
+    status_code, error = 400, "job_error"
+
+    def __init__(self, user_message: str, log_detail: str | None = None, *,
+                 problems: list[str] | None = None):
+        super().__init__(user_message, log_detail)
+        self.problems = list(problems or [user_message])
+
+    def body(self) -> dict:
+        return {**super().body(), "problems": self.problems}
+
+
+class InvalidJob(JobError):
+    """A job definition that breaks the rules (each problem names field, value, choices)."""
+
+    status_code, error = 400, "invalid_job"
+
+    def __init__(self, problems: list[str]):
+        super().__init__("Invalid job: " + "; ".join(problems), problems=problems)
+
+
+class InvalidParameters(JobError):
+    """Parameters that do not match the notebook's ``parameters`` cell."""
+
+    status_code, error = 400, "invalid_parameters"
+
+    def __init__(self, problems: list[str]):
+        super().__init__("Invalid parameters: " + "; ".join(problems), problems=problems)
+
+
+class JobNotFound(JobError):
+    status_code, error = 404, "job_not_found"
+
+
+class RunNotFound(JobError):
+    status_code, error = 404, "run_not_found"
+
+
+class JobExists(JobError):
+    status_code, error = 409, "job_exists"
+
+
+class RunNotCancellable(JobError):
+    status_code, error = 409, "run_not_cancellable"
+
+
+class WebhookRefused(JobError):
+    """A webhook URL whose host is not in ``jobs.webhook_hosts`` (or not http/https)."""
+
+    status_code, error = 400, "webhook_refused"
+
+
+class InvalidSecret(JobError):
+    status_code, error = 400, "invalid_secret"
+
+
+class SecretNotFound(JobError):
+    status_code, error = 404, "secret_not_found"
+
+
+class SecretsUnavailable(JobError):
+    """No usable encryption key, or a stored value cannot be decrypted with it."""
+
+    status_code, error = 503, "secrets_unavailable"
+
+
+class InvalidMetric(JobError):
+    status_code, error = 400, "invalid_metric"
+
+
+# -- jobs: kernel-side metrics, executors, output objects ------------------------------
+
+
+class MetricError(AssayError, ValueError):
+    """``assay.jobs.record`` was given a metric name or value it cannot store."""
+
+
+class ExecutorError(AssayError):
+    """A run could not be started, found or stopped by its executor."""
+
+
+class InvalidObjectKey(InvalidPath):
+    """An output object key that is not a plain relative ASCII path."""
+
+
+class ObjectNotFound(NotFound):
+    """No output object under that key."""

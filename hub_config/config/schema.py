@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .catalog import DataCatalog
+from .jobs import JobsSettings
 
 SLUG = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 NAME = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
@@ -201,6 +202,7 @@ class AssayConfig(Strict):
     storage: Storage = Storage()
     database: Database = Database()
     data: DataCatalog = DataCatalog()
+    jobs: JobsSettings = JobsSettings()
 
     def users(self) -> list[str]:
         """Every user the file names (admins and group members), sorted."""

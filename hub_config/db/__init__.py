@@ -6,9 +6,18 @@ admin config); the schema is built by the migrations in ``migrations/``, never b
 """
 
 from .engine import IMMEDIATE, make_engine, sqlite_path, upgrade
-from .models import AuditHead, AuditRecord, Base, SessionCredential
+from .models import (
+    AuditHead,
+    AuditRecord,
+    Base,
+    JobDefinition,
+    JobRun,
+    JobSecret,
+    RunMetric,
+    SessionCredential,
+)
 
 __all__ = [
-    "IMMEDIATE", "AuditHead", "AuditRecord", "Base", "SessionCredential", "make_engine",
-    "sqlite_path", "upgrade",
+    "IMMEDIATE", "AuditHead", "AuditRecord", "Base", "JobDefinition", "JobRun", "JobSecret",
+    "RunMetric", "SessionCredential", "make_engine", "sqlite_path", "upgrade",
 ]

@@ -1,4 +1,5 @@
-"""The broker's tables: session credentials and the hash-chained audit log.
+"""The service's tables: session credentials, the hash-chained audit log, and jobs
+(definitions, runs, metrics, encrypted secrets).
 
 The schema is created by the Alembic migrations (``migrations/versions``); these classes
 must match them (``tests/db/test_migrations.py`` compares the two).
@@ -7,14 +8,32 @@ must match them (``tests/db/test_migrations.py`` compares the two).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAME = 255  # users, servers, profiles, zones, datasets: hub and catalog names
 PURPOSE = 500
 HASH = 64  # sha256, hex
 GENESIS_HASH = "0" * HASH  # the prev_hash of record 1 and the hash of the empty chain
+KEY = 1024  # object-store keys, paths
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "cancelled",
+                "interrupted")
+_STATUS_CHECK = "status IN (" + ", ".join(f"'{s}'" for s in RUN_STATUSES) + ")"
 
 
 class Base(DeclarativeBase):
@@ -78,3 +97,94 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(HASH))
+
+
+class JobDefinition(Base):
+    """A job: the pinned notebook (object key + sha256), its parameters and schedule.
+    ``last_slot`` is the newest slot the scheduler has considered (claimed or skipped)."""
+
+    __tablename__ = "assay_jobs"
+    __table_args__ = (
+        UniqueConstraint("owner", "name", name="uq_assay_jobs_owner_name"),
+        CheckConstraint("catchup IN ('none', 'latest', 'all')", name="ck_assay_jobs_catchup"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(NAME))
+    name: Mapped[str] = mapped_column(String(NAME))
+    notebook_key: Mapped[str] = mapped_column(String(KEY))
+    notebook_sha256: Mapped[str] = mapped_column(String(HASH))
+    notebook_path: Mapped[str] = mapped_column(String(KEY))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    profile: Mapped[str] = mapped_column(String(NAME))
+    schedule: Mapped[str | None] = mapped_column(String(NAME))
+    timezone: Mapped[str] = mapped_column(String(64))
+    timeout_s: Mapped[int | None] = mapped_column(Integer)
+    retries: Mapped[int] = mapped_column(Integer)
+    retry_backoff_s: Mapped[float] = mapped_column(Float)
+    max_concurrency: Mapped[int] = mapped_column(Integer)
+    catchup: Mapped[str] = mapped_column(String(8))
+    webhook: Mapped[str | None] = mapped_column(Text)
+    drift_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paused: Mapped[bool] = mapped_column(Boolean)
+    last_slot: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobRun(Base):
+    """One attempt of a job. A slot's first attempt is inserted once: the unique
+    ``(job_id, slot, attempt)`` makes a second claim fail (on-demand runs have no slot)."""
+
+    __tablename__ = "assay_runs"
+    __table_args__ = (
+        UniqueConstraint("job_id", "slot", "attempt", name="uq_assay_runs_slot_attempt"),
+        CheckConstraint(_STATUS_CHECK, name="ck_assay_runs_status"),
+        Index("ix_assay_runs_status_not_before", "status", "not_before"),
+        Index("ix_assay_runs_job", "job_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("assay_jobs.id", ondelete="CASCADE"))
+    slot: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    notebook_sha256: Mapped[str] = mapped_column(String(HASH))
+    profile: Mapped[str] = mapped_column(String(NAME))
+    image: Mapped[str | None] = mapped_column(String(KEY))
+    executor_ref: Mapped[str | None] = mapped_column(Text)
+    workdir: Mapped[str | None] = mapped_column(String(KEY))
+    cells_done: Mapped[int] = mapped_column(Integer)
+    cells_total: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    outputs: Mapped[dict[str, str]] = mapped_column(JSON)
+    drift: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    session_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class RunMetric(Base):
+    """A value a run recorded with ``assay.jobs.record(name, value)``."""
+
+    __tablename__ = "assay_metrics"
+    __table_args__ = (Index("ix_assay_metrics_run", "run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("assay_runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(NAME))
+    value: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobSecret(Base):
+    """A job owner's secret, Fernet-encrypted (``assay.jobs.secrets``)."""
+
+    __tablename__ = "assay_secrets"
+
+    owner: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

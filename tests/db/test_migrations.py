@@ -17,7 +17,8 @@ from assay.db import IMMEDIATE, AuditHead, Base, make_engine, sqlite_path, upgra
 from assay.db.engine import alembic_config, downgrade
 from assay.db.models import GENESIS_HASH
 
-TABLES = {"assay_sessions", "assay_audit", "assay_audit_head"}
+TABLES = {"assay_sessions", "assay_audit", "assay_audit_head", "assay_jobs", "assay_runs",
+          "assay_metrics", "assay_secrets"}
 VERSION_TABLE = "assay_alembic_version"
 
 
@@ -30,7 +31,7 @@ def test_upgrade_creates_the_tables_and_seeds_the_head(db_engine):
     with db_engine.connect() as conn:
         assert conn.execute(select(AuditHead.id, AuditHead.seq, AuditHead.hash)).all() == [
             (1, 0, GENESIS_HASH)]
-        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0001"
+        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0002"
 
 
 def test_upgrade_twice_changes_nothing(db_engine):
@@ -56,8 +57,8 @@ def test_downgrade_and_upgrade_again(db_engine):
 
 def test_one_linear_history():
     scripts = ScriptDirectory.from_config(alembic_config())
-    assert scripts.get_heads() == ["0001"]
-    assert [s.revision for s in scripts.walk_revisions()] == ["0001"]
+    assert scripts.get_heads() == ["0002"]
+    assert [s.revision for s in scripts.walk_revisions()] == ["0002", "0001"]
 
 
 def test_concurrent_upgrades_of_a_new_database(db_url):

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-from jobrun import make_spec, profile, wait, write_notebook
 
 from assay.config.schema import Kubernetes
 from assay.errors import ExecutorError
 from assay.jobs.executors import KubernetesExecutor, LocalExecutor
 from assay.jobs.executors.objects import job_manifest, run_name, secret_manifest
 from assay.objects import open_objects
+from jobrun import make_spec, profile, wait, write_notebook
 
 K8S_VERSION = "1.33.0"
 GPU = "nvidia.com/gpu"

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from jobrun import kill_leftovers, make_spec, profile, wait, wait_for, write_notebook
 
 from assay.errors import ExecutorError
 from assay.jobs.executors import LocalExecutor as Lazy
 from assay.jobs.executors.local import LocalExecutor, alive, descendants, proc
+from jobrun import kill_leftovers, make_spec, profile, wait, wait_for, write_notebook
 
 SLEEPY = ["import time", "time.sleep(30)", "print('woke')"]
 

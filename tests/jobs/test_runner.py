@@ -9,12 +9,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from jobrun import make_spec, wait, write_notebook
 
 from assay.jobs.executors.base import RunResult
 from assay.jobs.executors.local import LocalExecutor
 from assay.jobs.redact import Redactor
 from assay.jobs.runner import main
+from jobrun import make_spec, wait, write_notebook
 
 TOKEN = "Tk&n<\"9f2b'77>x"  # characters that HTML, repr and JSON each escape
 PEM = "-----BEGIN KEY-----\nABCDEFGHIJKLMNOP\nQRSTUVWXYZ012345\n-----END KEY-----"
