@@ -39,6 +39,9 @@ def test_alice_spawns_a_profile_and_runs_a_cell(demo_hub, page):
     form.locator("input[type=submit], button[type=submit]").first.click()
 
     page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
+    # a workspace saved by an earlier test may hide the Launcher: start from a fresh one
+    page.goto(page.url.split("?")[0] + "?reset")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
     page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
     page.wait_for_selector('.jp-NotebookPanel .jp-DebuggerBugButton[aria-disabled="false"]')
     expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first).to_be_visible()

@@ -82,6 +82,9 @@ def log_in_and_spawn(browser, hub, user: str, profile: str | None = None,
 
 def run_in_new_notebook(page: Page, code: str) -> None:
     page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
+    # a workspace saved by an earlier test may hide the Launcher: start from a fresh one
+    page.goto(page.url.split("?")[0] + "?reset")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
     page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
     page.wait_for_selector('.jp-NotebookPanel .jp-DebuggerBugButton[aria-disabled="false"]')
     expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first).to_be_visible()

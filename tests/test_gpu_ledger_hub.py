@@ -24,7 +24,8 @@ GPU_PROFILES = [
 @pytest.fixture(scope="module")
 def gpu_hub(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("gpu-hub")
-    config = demo_config(groups={"gpu-users": ["alice", "bob", "carol"]}, profiles=GPU_PROFILES)
+    config = demo_config(groups={"gpu-users": ["alice", "bob", "carol"]}, profiles=GPU_PROFILES,
+                         data={})
     write_config(workdir / "assay.yaml", config)
     # cleanup_servers=False: servers outlive a hub restart, as in production
     hub = HubProcess(workdir, extra_args=["--JupyterHub.cleanup_servers=False"])

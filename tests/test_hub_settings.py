@@ -65,7 +65,9 @@ def test_local_demo_settings(demo_file, tmp_path):
     assert c.Spawner.default_url == "/lab"
     assert c.JupyterHub.template_vars == {
         "announcement_login": "Assay demo: log in as admin, alice, bob with the demo password."}
-    assert "services" not in c.JupyterHub and "load_roles" not in c.JupyterHub
+    # only the data broker: the hub-managed service that alone holds storage credentials
+    assert [svc["name"] for svc in c.JupyterHub.services] == ["assay"]
+    assert [role["name"] for role in c.JupyterHub.load_roles] == ["assay-broker"]
 
 
 def test_network_and_state(demo_file, tmp_path):
@@ -108,15 +110,15 @@ def test_base_url_gets_a_trailing_slash(write_tmp_config, data):
 def test_admin_token_makes_an_admin_service(demo_file):
     c = Config()
     configure(c, demo_file, {"ASSAY_ADMIN_TOKEN": TOKEN})
-    assert c.JupyterHub.services == [{"name": "assay-admin", "api_token": TOKEN}]
-    assert c.JupyterHub.load_roles == [{"name": "admin", "services": ["assay-admin"]}]
+    assert {"name": "assay-admin", "api_token": TOKEN} in c.JupyterHub.services
+    assert {"name": "admin", "services": ["assay-admin"]} in c.JupyterHub.load_roles
 
 
 def test_admin_token_keeps_other_services(demo_file):
     c = Config()
     c.JupyterHub.services = [{"name": "other", "url": "http://127.0.0.1:9999"}]
     configure(c, demo_file, {"ASSAY_ADMIN_TOKEN": TOKEN})
-    assert [s["name"] for s in c.JupyterHub.services] == ["other", "assay-admin"]
+    assert [s["name"] for s in c.JupyterHub.services] == ["other", "assay-admin", "assay"]
 
 
 def test_short_admin_token_is_refused(demo_file):
