@@ -210,6 +210,12 @@ class RunNotCancellable(JobError):
     status_code, error = 409, "run_not_cancellable"
 
 
+class JobForbidden(JobError):
+    """A job request this credential may not make (e.g. metrics for another run)."""
+
+    status_code, error = 403, "job_forbidden"
+
+
 class WebhookRefused(JobError):
     """A webhook URL whose host is not in ``jobs.webhook_hosts`` (or not http/https)."""
 

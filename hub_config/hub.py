@@ -20,6 +20,7 @@ ADMIN_TOKEN_ENV = "ASSAY_ADMIN_TOKEN"
 PORT_ENV = "ASSAY_PORT"
 BROKER_PORT_ENV = "ASSAY_BROKER_PORT"
 BROKER_SERVICE = "assay"
+SECRET_KEY_ENV = "ASSAY_SECRET_KEY"  # as assay.jobs.secrets.KEY_ENV
 PROXY_ENV = "ASSAY_PROXY_COMMAND"
 ADMIN_SERVICE = "assay-admin"
 SPAWNERS = {
@@ -58,14 +59,21 @@ def _broker_service(c: Any, file: Path, port: int, environ: dict[str, str]) -> N
     broker_port = _port(environ, BROKER_PORT_ENV, port + 2)
     token = secrets.token_hex(32)
     url = f"http://127.0.0.1:{broker_port}"
-    passed = {k: v for k, v in environ.items() if k.startswith("AWS_")}  # storage credentials
+    # storage credentials, and the job secrets' key when it is not kept in a file
+    passed = {k: v for k, v in environ.items()
+              if k.startswith("AWS_") or k == SECRET_KEY_ENV}
+    # The jobs page signs browsers in with the hub's OAuth (HubOAuthenticated): no
+    # confirmation page for this admin-run service, and every user may reach it.
     c.JupyterHub.services = [*c.JupyterHub.get("services", []), {
         "name": BROKER_SERVICE, "url": url, "api_token": token, "cwd": str(Path.cwd()),
         "command": [sys.executable, "-m", "assay.broker"],
-        "environment": {"ASSAY_CONFIG": str(file), **passed}, "display": False}]
+        "environment": {"ASSAY_CONFIG": str(file), **passed}, "display": False,
+        "oauth_no_confirm": True, "oauth_client_allowed_scopes": []}]
     c.JupyterHub.load_roles = [*c.JupyterHub.get("load_roles", []), {
         "name": "assay-broker", "services": [BROKER_SERVICE],
         "scopes": ["list:users", "read:users", "read:users:groups", "read:servers"]}]
+    access = f"access:services!service={BROKER_SERVICE}"
+    c.JupyterHub.extra_user_scopes = [*c.JupyterHub.get("extra_user_scopes", []), access]
     c.AssayProfileMixin.broker_service_url = url
     c.AssayProfileMixin.broker_token = token
 

@@ -5,6 +5,9 @@ for one server (it carries the zone), or a hub API token checked by the hub (no 
 Groups and admin status always come from the hub's current user model, cached for a
 couple of seconds only, so a group removal takes effect within the 5 s promised.
 Nothing the client says about itself (headers, query, body) is trusted.
+
+A job run's credential (kind ``job``, server ``job-run:<id>``) is good while that run is
+``running``; it carries the zone of the job's profile and the run's id.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import hmac
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -21,11 +25,21 @@ from jupyterhub.services.auth import HubAuth
 
 from ..errors import Unauthorized
 from .policy import Identity
-from .sessions import SessionStore
+from .sessions import Session, SessionStore
 
 SESSION_PREFIX = "assay-s-"
 _AUTH = re.compile(r"^(?:token|bearer)\s+(\S{1,512})$", re.IGNORECASE)
 USER_TTL = 2.0
+JOB_KIND = "job"
+RUN_SERVER_PREFIX = "job-run:"  # as assay.jobs.store.run_server
+
+
+def run_of(session: Session) -> int | None:
+    """The run a job credential was issued to (``job-run:42`` → 42), else None."""
+    if session.kind != JOB_KIND or not session.server.startswith(RUN_SERVER_PREFIX):
+        return None
+    number = session.server[len(RUN_SERVER_PREFIX):]
+    return int(number) if number.isdigit() else None
 
 
 def bearer(headers: Any) -> str | None:
@@ -72,11 +86,26 @@ class IdentityResolver:
     """Turns a request's credential into an ``Identity`` (or raises ``Unauthorized``)."""
 
     def __init__(self, sessions: SessionStore, users: HubUsers, hub_auth: HubAuth,
-                 service_token: str):
+                 service_token: str, run_status: Callable[[int], str | None] | None = None):
         self.sessions = sessions
         self.users = users
         self.hub_auth = hub_auth
         self.service_token = service_token
+        self.run_status = run_status  # run id → its status (None: no such run)
+
+    def _live(self, session: Session, model: dict | None, what: str) -> int | None:
+        """Refuse a credential whose server (or job run) has ended; the run id of a job
+        credential."""
+        if session.kind == JOB_KIND:
+            run_id = run_of(session)
+            status = (self.run_status(run_id) if run_id is not None and self.run_status
+                      else None)
+            if status != "running" or model is None:
+                raise Unauthorized(f"The job run {what} is not running.")
+            return run_id
+        if model is None or session.server not in (model.get("servers") or {}):
+            raise Unauthorized(f"The server {what} is not running.")
+        return None
 
     def is_hub(self, headers: Any) -> bool:
         """The caller holds this service's own token: only the hub (spawner) does."""
@@ -97,13 +126,13 @@ class IdentityResolver:
             raise Unauthorized("This session credential is unknown, expired or revoked. "
                                "Restart your server to get a new one.")
         model = await self.users.get(session.user)
-        if model is None or session.server not in (model.get("servers") or {}):
-            raise Unauthorized("The server this credential was issued to is not running.")
+        run_id = self._live(session, model, "this credential was issued to")
+        assert model is not None
         return Identity(
             user=session.user, groups=frozenset(model.get("groups", [])),
             zone=session.zone, admin=bool(model.get("admin")), server=session.server,
             profile=session.profile, purpose=session.purpose, session_id=session.id,
-            kernel_id=kernel_id,
+            kernel_id=kernel_id, run_id=run_id,
         )
 
     async def _from_hub_token(self, token: str) -> Identity:
@@ -126,14 +155,22 @@ class IdentityResolver:
             if session is None or session.user != grant.user:
                 raise Unauthorized("The session this URL was signed for has ended.")
             model = await self.users.get(session.user)
-            if model is None or session.server not in (model.get("servers") or {}):
-                raise Unauthorized("The server this URL was signed for is not running.")
+            run_id = self._live(session, model, "this URL was signed for")
+            assert model is not None
             return Identity(user=session.user, groups=frozenset(model.get("groups", [])),
                             zone=session.zone, admin=bool(model.get("admin")),
                             server=session.server, profile=session.profile,
-                            purpose=session.purpose, session_id=session.id)
+                            purpose=session.purpose, session_id=session.id, run_id=run_id)
         model = await self.users.get(grant.user)
         if model is None:
             raise Unauthorized("The user this URL was signed for no longer exists.")
         return Identity(user=grant.user, groups=frozenset(model.get("groups", [])),
+                        admin=bool(model.get("admin")))
+
+    async def for_user(self, name: str) -> Identity:
+        """A hub user as of now (the web pages, after the hub's OAuth said who it is)."""
+        model = await self.users.get(name)
+        if model is None:
+            raise Unauthorized("This user no longer exists.")
+        return Identity(user=model["name"], groups=frozenset(model.get("groups", [])),
                         admin=bool(model.get("admin")))

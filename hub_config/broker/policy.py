@@ -26,6 +26,7 @@ class Identity:
     purpose: str | None = None
     session_id: str | None = None
     kernel_id: str | None = None
+    run_id: int | None = None  # a job run's credential: the run it belongs to
 
 
 @dataclass(frozen=True)
