@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import broker, spawn
+from . import broker, jobs, jobs_overhead, spawn
 
 BENCHMARKS = {"spawn": spawn.main, "broker-latency": broker.latency,
-              "broker-throughput": broker.throughput}
+              "broker-throughput": broker.throughput, "jobs-overhead": jobs_overhead.overhead,
+              "jobs-firing": jobs.firing, "jobs-tick": jobs.tick_cost}
 
 
 def main(argv: list[str] | None = None) -> int:

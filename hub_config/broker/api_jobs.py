@@ -214,6 +214,8 @@ class JobsHandler(JobsBase):
         job, run = await in_thread(broker.jobs.submit, who.user, spec, notebook,
                                    broker.objects.put, config=broker.config(),
                                    groups=who.groups)
+        if run is not None and broker.scheduler is not None:
+            broker.scheduler.wake()  # start it now, not at the next tick
         self.write_json({"job": job_json(job),
                          "run": run_json(run, job=job) if run is not None else None}, 201)
 
@@ -251,6 +253,8 @@ class JobRunsHandler(JobsBase):
     async def post(self, job_id: str) -> None:
         job = self.visible_job(await self.caller(), job_id)
         run = self.broker.jobs.queue_run(job)
+        if self.broker.scheduler is not None:
+            self.broker.scheduler.wake()
         self.write_json({"run": run_json(run, job=job)}, 201)
 
 

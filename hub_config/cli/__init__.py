@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import audit, commands
+from . import audit, commands, jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     plist.add_argument("--config", help="admin YAML (default: $ASSAY_CONFIG or the shipped one)")
     plist.set_defaults(func=commands.profiles_list)
     audit.register(sub)
+    jobs.register(sub)
     return parser
 
 

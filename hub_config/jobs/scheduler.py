@@ -92,6 +92,7 @@ class Scheduler:
         self.grace_s, self.start_grace_s = grace_s, start_grace_s
         self.timeout_grace_s = timeout_grace_s
         self.clock = clock
+        self._wake = threading.Event()
 
     # -- the loop --------------------------------------------------------------------
 
@@ -118,7 +119,12 @@ class Scheduler:
                 self.tick()
             except Exception:  # a bad pass must not end the scheduler
                 log.exception("scheduler tick failed")
-            stop.wait(self.config().jobs.tick_seconds)
+            self._wake.wait(self.config().jobs.tick_seconds)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Tick now instead of at the next interval (a run was queued)."""
+        self._wake.set()
 
     # -- 1. claim --------------------------------------------------------------------
 

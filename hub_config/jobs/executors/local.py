@@ -45,6 +45,7 @@ INHERITED = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TM
              "USER", "LOGNAME", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
              "JUPYTER_PATH", "JUPYTER_DATA_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR")
 _TICKS = os.sysconf("SC_CLK_TCK")
+CANCEL_MARK = "cancel.requested"
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,9 @@ class LocalExecutor(Executor):
             self._kill(pid, start)
             return _conclude(workdir, "timed_out",
                              f"The run exceeded its time limit of {timeout} s.", elapsed)
+        if (workdir / CANCEL_MARK).exists():  # cancel() is still reaping the kernel
+            return _result(workdir) or _conclude(workdir, "cancelled",
+                                                 "The run was cancelled.", _file_span(workdir))
         return _result(workdir) or _conclude(
             workdir, "interrupted", "The run stopped without a result: its process was "
             "killed or the machine restarted.", _file_span(workdir))
@@ -208,6 +212,7 @@ class LocalExecutor(Executor):
         if _result(workdir) is not None:
             return
         elapsed = seconds_since(start) if self._alive(pid, start) else _file_span(workdir)
+        (workdir / CANCEL_MARK).touch()  # a concurrent poll() must not call this interrupted
         self._kill(pid, start)
         _conclude(workdir, "cancelled", "The run was cancelled.", elapsed)
 
