@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from labui import fresh_lab, new_notebook
+
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stopped_servers")]
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -38,12 +40,8 @@ def test_alice_spawns_a_profile_and_runs_a_cell(demo_hub, page):
     page.check("#profile-cpu-large")
     form.locator("input[type=submit], button[type=submit]").first.click()
 
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
-    # a workspace saved by an earlier test may hide the Launcher: start from a fresh one
-    page.goto(page.url.split("?")[0] + "?reset")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
-    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
-    page.wait_for_selector('.jp-NotebookPanel .jp-DebuggerBugButton[aria-disabled="false"]')
+    fresh_lab(page)  # an earlier test's workspace may hide the Launcher
+    new_notebook(page)
     expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first).to_be_visible()
 
     page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first.click()

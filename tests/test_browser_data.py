@@ -12,6 +12,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from labui import fresh_lab, new_notebook
+
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("homes_as_found", "stopped_servers")]
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -81,12 +83,8 @@ def log_in_and_spawn(browser, hub, user: str, profile: str | None = None,
 
 
 def run_in_new_notebook(page: Page, code: str) -> None:
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
-    # a workspace saved by an earlier test may hide the Launcher: start from a fresh one
-    page.goto(page.url.split("?")[0] + "?reset")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
-    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
-    page.wait_for_selector('.jp-NotebookPanel .jp-DebuggerBugButton[aria-disabled="false"]')
+    fresh_lab(page)  # an earlier test's workspace may hide the Launcher
+    new_notebook(page)
     expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first).to_be_visible()
     page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first.click()
     page.keyboard.insert_text(code)

@@ -10,6 +10,8 @@ serialise with other processes can ask for ``BEGIN IMMEDIATE``::
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +56,23 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         for pragma in _SQLITE_PRAGMAS:
-            cursor.execute(pragma)
+            _execute_patiently(cursor, pragma)
     finally:
         cursor.close()
+
+
+def _execute_patiently(cursor: Any, statement: str) -> None:
+    """Switching a new file to WAL needs an exclusive lock and SQLite answers "database is
+    locked" at once (no busy handler) while another connection holds one: retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _on_sqlite_begin(conn: Connection) -> None:

@@ -20,6 +20,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from hubprocess import DEMO_PASSWORD, HubProcess
 from jobrun import write_notebook
+from labui import fresh_lab, new_notebook
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -173,13 +174,8 @@ def test_alice_schedules_her_notebook_in_jupyterlab(demo_hub, tokens, tmp_path):
             page.check("#profile-cpu-small")
             form.locator("input[type=submit], button[type=submit]").first.click()
 
-            page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
-            # a workspace saved by an earlier test may hide the Launcher: start afresh
-            page.goto(page.url.split("?")[0] + "?reset")
-            page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=120_000)
-            page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
-            page.wait_for_selector(
-                '.jp-NotebookPanel .jp-DebuggerBugButton[aria-disabled="false"]')
+            fresh_lab(page)  # an earlier test's workspace may hide the Launcher
+            new_notebook(page)
             expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first
                    ).to_be_visible()
             page.locator(".jp-NotebookPanel .jp-Cell .cm-content").first.click()
