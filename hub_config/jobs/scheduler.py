@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,9 @@ class TickReport(NamedTuple):
     claimed: list[int]
     finished: list[int]
     started: list[int]
+
+
+FOLLOW_SECONDS = 0.2  # how often running runs are followed between full ticks
 
 
 class Scheduler:
@@ -114,12 +118,21 @@ class Scheduler:
     def serve(self, stop: threading.Event) -> None:
         """``recover()``, then ``tick()`` every ``jobs.tick_seconds`` until ``stop``."""
         self.recover()
+        last_claim = float("-inf")
         while not stop.is_set():
+            interval = self.config().jobs.tick_seconds
             try:
-                self.tick()
+                if time.monotonic() - last_claim >= interval:
+                    last_claim = time.monotonic()
+                    self.tick()
+                else:  # between full ticks, only follow and start runs (cheap)
+                    now = utc(self.clock())
+                    self.follow(now)
+                    self.dispatch(now)
             except Exception:  # a bad pass must not end the scheduler
                 log.exception("scheduler tick failed")
-            self._wake.wait(self.config().jobs.tick_seconds)
+            busy = self.store.runs_with_status(RunStatus.RUNNING, RunStatus.QUEUED)
+            self._wake.wait(min(FOLLOW_SECONDS, interval) if busy else interval)
             self._wake.clear()
 
     def wake(self) -> None:
