@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from hubjobs import api, notebook, run_of, runs, start_hub, stop_hub, submit, wait_run, wait_runs
 
+from hubjobs import api, notebook, run_of, runs, start_hub, stop_hub, submit, wait_run, wait_runs
 from hubprocess import HubProcess
 from login import login
 

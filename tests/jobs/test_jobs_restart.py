@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hubjobs import api, notebook, runs, service_pid, start_hub, stop_hub, submit, wait_run
 
+from hubjobs import api, notebook, runs, service_pid, start_hub, stop_hub, submit, wait_run
 from hubprocess import HubProcess
 
 RESTART_WITHIN = 90  # JupyterHub polls its managed services every 30 s
