@@ -20,6 +20,7 @@ import pytest
 from assay.broker.audit import AuditLog
 from assay.db import make_engine
 from hubprocess import HubProcess
+from serverenv import broker_process
 
 GENES = "reference-genes"
 TRIAL = "trial-042-adverse-events"
@@ -207,17 +208,10 @@ def test_lookalike_names_never_resolve(raw, audit_log, demo_hub, user, name):
 
 def broker_service_token(hub: HubProcess) -> str:
     """The broker's own hub token from its process (an attacker who holds it can mint)."""
-    for proc in Path("/proc").iterdir():
-        try:
-            if b"assay.broker" not in (proc / "cmdline").read_bytes():
-                continue
-            env = dict(item.split(b"=", 1) for item in
-                       (proc / "environ").read_bytes().split(b"\0") if b"=" in item)
-        except OSError:
-            continue
-        if env.get(b"JUPYTERHUB_SERVICE_URL", b"").endswith(f":{hub.broker_port}".encode()):
-            return env[b"JUPYTERHUB_API_TOKEN"].decode()
-    raise LookupError("broker process not found")
+    found = broker_process(hub.broker_port)
+    if found is None:
+        raise LookupError("broker process not found")
+    return found[1]["JUPYTERHUB_API_TOKEN"]
 
 
 def still_serving(raw: Raw, bob: str) -> None:

@@ -21,6 +21,7 @@ from assay.db import make_engine
 from assay.demo_data import generate
 from hubfixtures import DEMO_YAML
 from hubprocess import HubProcess
+from serverenv import broker_process
 
 THREADS = 16
 FILES = {"reference-genes": "genes.csv", "omics-expression-atlas": "expression.parquet"}
@@ -36,16 +37,8 @@ class Outcome:
 
 def broker_pid(hub: HubProcess) -> int | None:
     """The ``python -m assay.broker`` process this hub started (matched by its port)."""
-    for proc in Path("/proc").iterdir():
-        try:
-            if b"assay.broker" not in (proc / "cmdline").read_bytes():
-                continue
-            env = dict(item.split(b"=", 1) for item in
-                       (proc / "environ").read_bytes().split(b"\0") if b"=" in item)
-        except OSError:
-            continue
-        if env.get(b"JUPYTERHUB_SERVICE_URL", b"").endswith(f":{hub.broker_port}".encode()):
-            return int(proc.name)
+    found = broker_process(hub.broker_port)
+    return found[0] if found else None
     return None
 
 

@@ -18,6 +18,7 @@ from assay.config import parse
 from assay.demo_data import generate
 from hubfixtures import DEMO_YAML
 from hubprocess import HubProcess
+from jobrun import new_notebook
 
 FINAL = ("succeeded", "failed", "timed_out", "cancelled", "interrupted")
 
@@ -38,15 +39,7 @@ def start_hub(workdir: Path, **jobs: Any) -> HubProcess:
 
 def notebook(parameters: str | None, *cells: str) -> dict[str, Any]:
     """An .ipynb as JSON: a cell tagged ``parameters`` (unless None), then ``cells``."""
-    nb = nbformat.v4.new_notebook()
-    if parameters is not None:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    return json.loads(nbformat.writes(nb))
+    return json.loads(nbformat.writes(new_notebook(list(cells), parameters)))
 
 
 def api(hub: HubProcess, token: str, method: str, path: str, **kw: Any) -> httpx.Response:

@@ -14,7 +14,7 @@ from assay.config.schema import Cpu, Memory, Profile
 from assay.jobs.executors.base import Executor, RunResult, RunSpec
 
 
-def write_notebook(path: Path, cells: list[str], parameters: str | None = None) -> Path:
+def new_notebook(cells: list[str], parameters: str | None = None) -> nbformat.NotebookNode:
     """A Python notebook: an optional ``parameters``-tagged cell, then ``cells``."""
     nb = nbformat.v4.new_notebook()
     if parameters is not None:
@@ -24,7 +24,12 @@ def write_notebook(path: Path, cells: list[str], parameters: str | None = None) 
     nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    nbformat.write(nb, path)
+    return nb
+
+
+def write_notebook(path: Path, cells: list[str], parameters: str | None = None) -> Path:
+    """``new_notebook`` written to ``path``."""
+    nbformat.write(new_notebook(cells, parameters), path)
     return path
 
 

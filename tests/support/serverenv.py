@@ -32,3 +32,17 @@ def server_env(user: str, hub_port: int | None = None) -> dict[str, str]:
             continue
         return env
     raise LookupError(f"no running single-user server for {user}")
+
+
+def broker_process(broker_port: int) -> tuple[int, dict[str, str]] | None:
+    """(pid, environment) of the ``python -m assay.broker`` serving ``broker_port``."""
+    for pid_dir in Path("/proc").iterdir():
+        try:
+            if b"assay.broker" not in (pid_dir / "cmdline").read_bytes():
+                continue
+        except OSError:
+            continue
+        env = _environ(pid_dir)
+        if env.get("JUPYTERHUB_SERVICE_URL", "").endswith(f":{broker_port}"):
+            return int(pid_dir.name), env
+    return None
