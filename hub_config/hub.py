@@ -54,7 +54,8 @@ def _port(environ: dict[str, str], name: str, default: int) -> int:
     return port
 
 
-def _broker_service(c: Any, file: Path, port: int, environ: dict[str, str]) -> None:
+def _broker_service(c: Any, file: Path, port: int, environ: dict[str, str],
+                    reachable_url: str | None = None) -> None:
     """The data broker: a hub-managed service, the only holder of storage credentials."""
     broker_port = _port(environ, BROKER_PORT_ENV, port + 2)
     token = secrets.token_hex(32)
@@ -74,7 +75,7 @@ def _broker_service(c: Any, file: Path, port: int, environ: dict[str, str]) -> N
         "scopes": ["list:users", "read:users", "read:users:groups", "read:servers"]}]
     access = f"access:services!service={BROKER_SERVICE}"
     c.JupyterHub.extra_user_scopes = [*c.JupyterHub.get("extra_user_scopes", []), access]
-    c.AssayProfileMixin.broker_service_url = url
+    c.AssayProfileMixin.broker_service_url = (reachable_url or url).rstrip("/")
     c.AssayProfileMixin.broker_token = token
 
 
@@ -146,7 +147,8 @@ def configure(c: Any, path: str | os.PathLike[str] | None = None,
     _state(c, config)
     _authenticator(c, config, env)
     _admin_service(c, env)
-    _broker_service(c, file.resolve(), _port(env, PORT_ENV, config.hub.port), env)
+    _broker_service(c, file.resolve(), _port(env, PORT_ENV, config.hub.port), env,
+                    config.broker_url_for_pods())
     c.JupyterHub.spawner_class = SPAWNERS[config.mode]
     c.AssayProfileMixin.assay_config_file = str(file.resolve())
     c.Spawner.default_url = "/lab"

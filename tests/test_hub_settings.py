@@ -214,6 +214,26 @@ def test_kubernetes_mode(write_tmp_config, data):
     assert c.JupyterHub.spawner_class == "assay.spawners.kubernetes.AssayKubeSpawner"
 
 
+@pytest.mark.parametrize("mode", ["kubernetes", "local"])
+def test_pods_reach_the_service_at_the_configured_cluster_url(write_tmp_config, data, mode):
+    data["mode"] = mode
+    data.setdefault("kubernetes", {})["broker_url"] = "http://assay-broker.assay.svc:8002/"
+    c = Config()
+    configure(c, write_tmp_config(data), {})
+    service = next(s for s in c.JupyterHub.services if s["name"] == "assay")
+    expected = ("http://assay-broker.assay.svc:8002" if mode == "kubernetes"
+                else service["url"])  # local mode: processes reach the loopback address
+    assert c.AssayProfileMixin.broker_service_url == expected
+
+
+def test_a_cluster_url_that_is_not_http_names_the_field(write_tmp_config, data):
+    data.setdefault("kubernetes", {})["broker_url"] = "assay-broker:8002"
+    with pytest.raises(ConfigError) as caught:
+        configure(Config(), write_tmp_config(data), {})
+    assert "kubernetes.broker_url" in str(caught.value)
+    assert "http://" in str(caught.value)
+
+
 def test_invalid_config_changes_nothing(write_tmp_config, data):
     data["profiles"][2]["gpus"] = -1
     c = Config()

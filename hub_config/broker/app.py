@@ -145,13 +145,19 @@ def start_jobs(broker: Broker, stop: threading.Event, base: Path | None = None
     broker.scheduler = Scheduler(
         broker.engine, broker.executor, config=broker.config, fetch=broker.objects.get,
         publish=publisher(broker.objects), workdir_root=state / "jobs" / "runs",
-        broker_url=(broker.service_url + broker.prefix) if broker.service_url else None,
+        broker_url=_runs_broker_url(broker, config),
         secrets=broker.secret_store, notifier=notifier)
     thread = threading.Thread(target=broker.scheduler.serve, args=(stop,),
                               name="assay-scheduler", daemon=True)
     thread.start()
     log.info("jobs: %s executor, outputs in %s", config.mode, config.storage.url)
     return thread
+
+
+def _runs_broker_url(broker: Broker, config: AssayConfig) -> str | None:
+    """The service's URL as runs reach it: ``kubernetes.broker_url`` for pods."""
+    base = config.broker_url_for_pods() or broker.service_url
+    return base + broker.prefix if base else None
 
 
 def routes(broker: Broker) -> list:

@@ -180,6 +180,11 @@ class Kubernetes(Strict):
     gpu_tolerations: list[Toleration] = Field(
         default_factory=lambda: [Toleration(key="nvidia.com/gpu", effect="NoSchedule")]
     )
+    broker_url: str | None = Field(
+        None, pattern=HTTP_URL,
+        description="scheme://host[:port] at which pods (notebook servers, job runs) reach the "
+        "Assay service inside the cluster, e.g. http://assay-broker.assay.svc:8002; unset: "
+        "the address the service listens on, which pods can reach only if it is routable")
 
 
 class Storage(Strict):
@@ -216,3 +221,9 @@ class AssayConfig(Strict):
 
     def profile(self, slug: str) -> Profile | None:
         return next((p for p in self.profiles if p.slug == slug), None)
+
+    def broker_url_for_pods(self) -> str | None:
+        """Where servers and job runs reach the Assay service when it is not the address
+        it listens on (``kubernetes.broker_url`` in Kubernetes mode), without a final '/'."""
+        url = self.kubernetes.broker_url if self.mode == "kubernetes" else None
+        return url.rstrip("/") if url else None
