@@ -15,8 +15,9 @@ One ``tick(now)``:
 
 ``recover()`` at start-up does step 2 for runs a previous process left ``running``:
 adopted while their executor runs them, finalized when it has their result, else
-``interrupted`` (then retried or failed by the job's policy); a run that never got an
-executor ref (the service died while starting it) after ``start_grace_s``. Only the
+``interrupted`` (then retried or failed by the job's policy). A run that never got an
+executor ref (the service died while starting it) is, after ``start_grace_s``, looked up
+with ``executor.find``: adopted if it was launched, else interrupted. Only the
 ``Executor`` interface (``assay.jobs.executors.base``) is used.
 """
 
@@ -184,7 +185,11 @@ class Scheduler:
             started = run.started_at or run.created_at
             if now - started < timedelta(seconds=self.start_grace_s):
                 return None  # being started, perhaps by another scheduler
-            return _lost("interrupted", "The service stopped while starting the run.")
+            ref = self.executor.find(str(run.id), run.workdir or "")
+            if ref is None or not self.store.update_run(run.id, executor_ref=ref):
+                return _lost("interrupted", "The service stopped while starting the run.")
+            log.info("run %d: launched before the service stopped; adopted as %s", run.id, ref)
+            run = dataclasses.replace(run, executor_ref=ref)
         try:
             result = self.executor.poll(run.executor_ref)
         except ExecutorError as exc:  # the executor says it cannot know this run

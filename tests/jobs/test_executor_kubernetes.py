@@ -150,6 +150,7 @@ def test_results_and_progress_come_from_the_output_store(executor: KubernetesExe
                              "log": Path("runs/5/run.log")}
     executor.cancel(ref)  # finished: nothing to delete
     assert executor._loop is None
+    assert executor.find("5", "") == ref  # a lost ref is found again from the store
 
 
 def test_the_runner_uploads_what_the_executor_reads(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from assay.db.models import JobRun
 from assay.jobs.executors.local import alive, descendants, proc
@@ -100,6 +100,22 @@ def test_a_run_still_going_is_adopted(make_scheduler, submit_job, make_notebook,
     assert store.run(run.id).status == RunStatus.RUNNING
     run_until(second, ended(store, run.id))
     assert store.run(run.id).status == RunStatus.SUCCEEDED
+
+
+def test_a_run_launched_just_before_the_service_died_is_adopted_not_repeated(
+        make_scheduler, submit_job, make_notebook, store, run_until):
+    """The service died after ``executor.start`` launched the runner and before the ref
+    was saved: the next service finds the runner and follows it; no second attempt."""
+    job, run = submit_job(make_notebook(None, "import time\ntime.sleep(3)"), retries=2)
+    make_scheduler().tick()
+    launched = store.run(run.id).executor_ref
+    with store._write() as conn:  # the ref never reached the database
+        conn.execute(update(JobRun).where(JobRun.id == run.id).values(executor_ref=None))
+    second = make_scheduler(start_grace_s=0)
+    assert second.recover() == []
+    assert store.run(run.id).executor_ref == launched
+    run_until(second, ended(store, run.id))
+    assert [(r.attempt, r.status) for r in store.runs(job.id)] == [(1, RunStatus.SUCCEEDED)]
 
 
 def test_a_run_never_handed_to_the_executor(make_scheduler, submit_job, make_notebook, store):

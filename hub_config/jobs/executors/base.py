@@ -131,6 +131,11 @@ class Executor(ABC):
     def cancel(self, ref: str) -> None:
         """Stop the run; its result becomes ``cancelled`` unless it had finished."""
 
+    @abstractmethod
+    def find(self, run_id: str, workdir: str) -> str | None:
+        """The ref of a run ``start`` launched but whose ref was never saved (the service
+        died in between), or None if nothing was launched for ``run_id``."""
+
 
 # -- secrets by reference ----------------------------------------------------------
 

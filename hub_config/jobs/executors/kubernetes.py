@@ -122,6 +122,12 @@ class KubernetesExecutor(Executor):
         self._run(self._delete(namespace, name))
         self._conclude(run_id, "cancelled", "The run was cancelled.")
 
+    def find(self, run_id: str, workdir: str) -> str | None:
+        namespace, name = self.kube.namespace, run_name(run_id)
+        launched = (self._stored_result(run_id) is not None
+                    or self._run(self._job_status(namespace, name)) is not None)
+        return f"{namespace}/{name}/{run_id}" if launched else None
+
     # -- results in the output store -----------------------------------------------------
 
     def _read(self, key: str) -> Any:

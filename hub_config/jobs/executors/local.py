@@ -90,6 +90,23 @@ def descendants(pid: int) -> list[Proc]:
     return out
 
 
+def _runner_of(workdir: Path) -> Proc | None:
+    """The live runner process (``python -m assay.jobs.runner <workdir>``) of a run folder."""
+    wanted = ["-m", "assay.jobs.runner", str(workdir)]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if args.rstrip("\0").split("\0")[-3:] == wanted:
+            found = proc(int(entry))
+            if found is not None and alive(found.pid, found.start):
+                return found
+    return None
+
+
 def seconds_since(start: int) -> float:
     """Seconds since a process started (``start`` in clock ticks after boot)."""
     uptime = float(Path("/proc/uptime").read_text().split()[0])
@@ -215,6 +232,15 @@ class LocalExecutor(Executor):
         (workdir / CANCEL_MARK).touch()  # a concurrent poll() must not call this interrupted
         self._kill(pid, start)
         _conclude(workdir, "cancelled", "The run was cancelled.", elapsed)
+
+    def find(self, run_id: str, workdir: str) -> str | None:
+        folder = Path(workdir).resolve() if workdir else None
+        if folder is None or not (folder / SPEC_FILE).exists():
+            return None  # start() never got as far as writing the run's spec
+        runner = _runner_of(folder)
+        if runner is not None:
+            return f"{runner.pid}:{runner.start}:{folder}"
+        return f"0:0:{folder}"  # launched and gone: poll() gives its result or interrupted
 
     def _kill(self, pid: int, start: int) -> None:
         """SIGTERM the runner's group and its descendants' groups, then SIGKILL."""
