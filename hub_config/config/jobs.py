@@ -33,6 +33,11 @@ class JobsSettings(BaseModel):
     tick_seconds: float = Field(1.0, gt=0, le=3600, strict=True, allow_inf_nan=False,
                                 description="seconds between two scheduler passes")
 
+    keep_run_folders_hours: float = Field(
+        168.0, ge=0, le=100_000, strict=True, allow_inf_nan=False,
+        description="hours a run's scratch folder is kept after the run ended (its outputs "
+        "stay in the object store); 0 deletes it at the next sweep")
+
     @field_validator("webhook_hosts")
     @classmethod
     def _hosts(cls, hosts: list[str]) -> list[str]:

@@ -44,6 +44,7 @@ from .executors.base import Executor, RunResult, RunSpec
 from .model import FINAL, RETRYABLE, Job, Run, RunStatus
 from .notify import Notifier, payload
 from .params import for_run, secret_names
+from .retention import sweep
 from .schedule import check_timezone, due_slots, utc
 from .secrets import SecretStore
 from .store import JobStore, run_server
@@ -72,6 +73,7 @@ class TickReport(NamedTuple):
 
 
 FOLLOW_SECONDS = 0.2  # how often running runs are followed between full ticks
+SWEEP_SECONDS = 3600.0  # how often ended runs' scratch folders are swept
 
 
 class Scheduler:
@@ -119,13 +121,16 @@ class Scheduler:
     def serve(self, stop: threading.Event) -> None:
         """``recover()``, then ``tick()`` every ``jobs.tick_seconds`` until ``stop``."""
         self.recover()
-        last_claim = float("-inf")
+        last_claim = last_sweep = float("-inf")
         while not stop.is_set():
             interval = self.config().jobs.tick_seconds
             try:
                 if time.monotonic() - last_claim >= interval:
                     last_claim = time.monotonic()
                     self.tick()
+                if time.monotonic() - last_sweep >= SWEEP_SECONDS:
+                    last_sweep = time.monotonic()
+                    self.sweep_folders()
                 else:  # between full ticks, only follow and start runs (cheap)
                     now = utc(self.clock())
                     self.follow(now)
@@ -135,6 +140,12 @@ class Scheduler:
             busy = self.store.runs_with_status(RunStatus.RUNNING, RunStatus.QUEUED)
             self._wake.wait(min(FOLLOW_SECONDS, interval) if busy else interval)
             self._wake.clear()
+
+    def sweep_folders(self, now: datetime | None = None) -> list[int]:
+        """Delete the scratch folders of runs that ended ``jobs.keep_run_folders_hours``
+        ago (their outputs stay in the object store); the ids of those runs."""
+        keep = timedelta(hours=self.config().jobs.keep_run_folders_hours)
+        return sweep(self.store, self.workdir_root, keep, utc(now or self.clock()))
 
     def wake(self) -> None:
         """Tick now instead of at the next interval (a run was queued)."""
