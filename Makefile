@@ -13,6 +13,7 @@ $(BIN)/assay: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
+	$(BIN)/assay kernels install --sys-prefix  # an editable install skips data files
 	touch $@
 
 $(CHP):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import broker, jobs, jobs_overhead, spawn
+from . import broker, dask, jobs, jobs_overhead, models, models_register, spawn
 
 BENCHMARKS = {"spawn": spawn.main, "broker-latency": broker.latency,
               "broker-throughput": broker.throughput, "jobs-overhead": jobs_overhead.overhead,
-              "jobs-firing": jobs.firing, "jobs-tick": jobs.tick_cost}
+              "jobs-firing": jobs.firing, "jobs-tick": jobs.tick_cost,
+              "models-register": models_register.run, "models-list": models.listing,
+              "dask-ready": dask.ready}
 
 
 def main(argv: list[str] | None = None) -> int:

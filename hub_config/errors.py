@@ -257,3 +257,192 @@ class InvalidObjectKey(InvalidPath):
 
 class ObjectNotFound(NotFound):
     """No output object under that key."""
+
+
+# -- models (kernel): assay.models, the registry's client ------------------------------
+
+
+class ModelError(AssayError):
+    """A model could not be registered, found or loaded; the message says what to do."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows: the message, not the HTTP client's frames."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class ModelServiceError(ModelError):
+    """The model registry refused a request or could not be reached (``status`` 0).
+
+    ``field`` names the offending field when the service said which; ``details`` is the
+    service's error object as sent.
+    """
+
+    def __init__(self, message: str, *, status: int = 0, field: str = "",
+                 details: dict | None = None):
+        super().__init__(message)
+        self.status, self.field, self.details = status, field, dict(details or {})
+
+
+class InvalidModelInput(ModelServiceError, ValueError):
+    """A name, metric, description or parameter the registry does not accept (400)."""
+
+
+class ModelTooLarge(ModelServiceError):
+    """A request body or artifact beyond the registry's size limits (413)."""
+
+
+class ModelNotFound(ModelServiceError, LookupError):
+    """No such model, version, alias or file (``assay.models.list()`` lists models)."""
+
+
+class ModelAccessDenied(ModelServiceError, PermissionError):
+    """The registry refused: ``missing`` lists the missing entitlements, ``ask`` whom to ask."""
+
+    def __init__(self, message: str, *, status: int = 403, field: str = "",
+                 details: dict | None = None):
+        super().__init__(message, status=status, field=field, details=details)
+        info = self.details
+        self.missing = [str(m) for m in info.get("missing") or []]
+        self.ask = str(info.get("ask") or "")
+
+
+class ModelConflict(ModelServiceError):
+    """The request conflicts with the registry's state (409), e.g. a version not pending."""
+
+
+class ModelIntegrityError(ModelError):
+    """An artifact whose bytes do not match the sha256 recorded for it: nothing was
+    deserialised (or, while registering, nothing was committed)."""
+
+    def __init__(self, message: str, *, path: str = "", expected: str = "", actual: str = ""):
+        super().__init__(message)
+        self.path, self.expected, self.actual = path, expected, actual
+
+
+class ModelFormatError(ModelError, TypeError):
+    """An object that cannot be stored as a model, or an artifact that cannot be loaded."""
+
+
+# -- model registry (issue 5): the service side ---------------------------------------
+
+
+class RegistryError(BrokerError):
+    """A model-registry request refused. The body names the ``field``, the offending
+    ``value`` (a safe, truncated repr) and the ``rule`` it breaks, when there is one."""
+
+    status_code, error = 400, "model_error"
+
+    def __init__(self, user_message: str, log_detail: str | None = None, *,
+                 field: str | None = None, value: str | None = None,
+                 rule: str | None = None, **extra: object):
+        super().__init__(user_message, log_detail)
+        self.field, self.value, self.rule = field, value, rule
+        self.extra = extra
+
+    def body(self) -> dict:
+        out = super().body()
+        out.update({k: v for k, v in (("field", self.field), ("value", self.value),
+                                      ("rule", self.rule)) if v is not None})
+        out.update(self.extra)
+        return out
+
+
+class InvalidModelRequest(RegistryError):
+    """A name, field or body that breaks the registry's rules (400)."""
+
+    status_code, error = 400, "invalid_model_request"
+
+
+class RegistryNotFound(RegistryError):
+    status_code, error = 404, "model_not_found"
+
+
+class RegistryConflict(RegistryError):
+    """The request does not fit the version's state (not pending, hash mismatch, no
+    pending approval to decide)."""
+
+    status_code, error = 409, "model_conflict"
+
+
+class RegistryForbidden(RegistryError):
+    """This caller may not make this change (someone else's pending version, a service
+    token where a person is needed)."""
+
+    status_code, error = 403, "model_forbidden"
+
+
+class SeparationOfDuties(RegistryForbidden):
+    """The approver registered the version: another person must approve."""
+
+    status_code, error = 403, "separation_of_duties"
+
+
+class RegistryTooLarge(RegistryError, PayloadTooLarge):
+    status_code, error = 413, "payload_too_large"
+
+
+class RegistryAccessDenied(AccessDenied):
+    """Reading a version's artifacts (or approving it) needs what reading every one of
+    its inputs needs, and a zone that allows its class; same shape as a data denial."""
+
+    def __init__(self, user_message: str, *, model: str, version: int, dataset: str,
+                 missing: list[str], ask: str):
+        super().__init__(user_message, dataset=dataset, missing=missing, ask=ask)
+        self.model, self.version = model, version
+
+    def body(self) -> dict:
+        return {**super().body(), "model": self.model, "version": self.version}
+
+
+# -- dask: notebook clusters (assay.dask) ----------------------------------------------
+
+
+class DaskError(AssayError):
+    """``assay.dask`` cannot start the cluster asked for; the message says what to do."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows: the message, not the frames."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class DaskUnavailable(DaskError):
+    """Not on a server whose profile has Dask workers (or not in an Assay server at all)."""
+
+
+class DaskLimitExceeded(DaskError, ValueError):
+    """An override beyond the profile's bounds, or one that is not an option at all;
+    names the option, the value and what is valid."""
+
+
+# -- GPU ledger (database-backed) -------------------------------------------------------
+
+
+class GPULedgerBusy(SpawnRefused):
+    """A GPU ledger change kept colliding with other processes' changes (database
+    conflicts on every attempt); nothing was changed."""
+
+    def __init__(self, action: str, attempts: int, detail: str):
+        super().__init__(
+            503,
+            f"The GPU ledger is busy: could not {action} after {attempts} attempts because "
+            "other spawns or jobs were changing it at the same moment. Nothing was changed; "
+            "try again in a minute. If this persists, ask an Assay admin to check the "
+            "database (database.url).",
+            f"GPU ledger: {action} failed {attempts} times: {detail}")
+
+
+# -- deployment and kernelspecs: `assay deploy render`, `assay kernels install` ----------
+
+
+class DeployError(AssayError):
+    """The Kubernetes deployment cannot be rendered from this config; ``problems`` names
+    each field, its value and what would be valid."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"Cannot render the Kubernetes deployment:\n{lines}")
+
+
+class KernelSetupError(AssayError):
+    """``assay kernels install`` would overwrite a server setting someone else made."""

@@ -24,6 +24,8 @@ from ..errors import AssayError
 
 SESSION_TOKEN_ENV = "ASSAY_SESSION_TOKEN"
 BROKER_URL_ENV = "ASSAY_BROKER_URL"
+#: Set on Dask workers (``assay.dask``): the notebook kernel their reads belong to.
+KERNEL_ID_ENV = "ASSAY_KERNEL_ID"
 API = "api/v1/"
 TIMEOUT = httpx.Timeout(30.0, read=300.0)
 _KERNEL_FILE = re.compile(r"^kernel-([A-Za-z0-9-]{1,64})\.json$")
@@ -93,7 +95,16 @@ def credentials(environ: Mapping[str, str] | None = None) -> Credentials:
 
 @functools.cache
 def kernel_id() -> str | None:
-    """The id of the Jupyter kernel running this code, or None outside a kernel."""
+    """The id of the Jupyter kernel running this code; outside a kernel (a Dask worker)
+    the one in ``ASSAY_KERNEL_ID``, else None."""
+    running = _running_kernel_id()
+    if running:
+        return running
+    inherited = os.environ.get(KERNEL_ID_ENV, "")
+    return inherited if _KERNEL_FILE.match(f"kernel-{inherited}.json") else None
+
+
+def _running_kernel_id() -> str | None:
     if "ipykernel" not in sys.modules:  # not imported: not in a kernel, skip the import
         return None
     try:

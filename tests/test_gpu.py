@@ -1,4 +1,6 @@
-"""The GPU ledger of local mode: exclusive GPUs, refusals that say who holds what, restarts."""
+"""The GPU ledger of local mode: exclusive GPUs, refusals that say who holds what, restarts.
+
+The ledger lives in the database (``db_engine``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,24 @@ from pathlib import Path
 import pytest
 
 from assay.config.schema import Gpus
+from assay.db import make_engine, upgrade
 from assay.gpu import GPULedger, NotEnoughGPUs, discover
 
 FOUR = ["sim-0", "sim-1", "sim-2", "sim-3"]
 
 
 @pytest.fixture
-def ledger() -> GPULedger:
-    return GPULedger(FOUR)
+def ledger(db_engine) -> GPULedger:
+    return GPULedger(db_engine, FOUR)
+
+
+@pytest.fixture
+def other_database(tmp_path):
+    """A second, empty ledger database (a hub whose holdings table was lost)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 def test_allocation_is_exclusive(ledger):
@@ -62,8 +74,8 @@ def test_not_enough_gpus_says_how_many_are_free_and_who_holds_them(ledger):
     assert "carol" not in ledger.holdings()
 
 
-def test_no_gpus_at_all(ledger):
-    empty = GPULedger([])
+def test_no_gpus_at_all(ledger, db_engine):
+    empty = GPULedger(db_engine, [])
     with pytest.raises(NotEnoughGPUs) as caught:
         empty.allocate("alice", 1)
     assert (caught.value.free, caught.value.total, caught.value.describe_holders()) == (0, 0, "")
@@ -89,11 +101,12 @@ def test_refused_reallocation_keeps_what_the_holder_had(ledger):
     assert ledger.free() == ["sim-3"]
 
 
-def test_claim_after_restart_restores_holdings():
-    before = GPULedger(FOUR)
+def test_claim_after_restart_restores_holdings(db_engine, other_database):
+    before = GPULedger(db_engine, FOUR)
     held = before.allocate("alice", 2)
     before.allocate("bob", 1)
-    after = GPULedger(FOUR)  # a restarted hub: the holdings come back from spawner state
+    # a restarted hub without the old holdings: they come back from spawner state
+    after = GPULedger(other_database, FOUR)
     after.claim("alice", held)
     assert after.holdings() == {"alice": held}
     assert after.allocate("carol", 2) == ["sim-2", "sim-3"]
@@ -130,9 +143,10 @@ def test_inventory_change_keeps_holders(ledger):
     assert ledger.free() == ["sim-2", "sim-3"]
 
 
-def test_shared_ledger_is_one_per_name():
-    assert GPULedger.shared("test-gpu-a") is GPULedger.shared("test-gpu-a")
-    assert GPULedger.shared("test-gpu-a") is not GPULedger.shared("test-gpu-b")
+def test_shared_ledger_is_one_per_name(tmp_path):
+    a, b = f"sqlite:///{tmp_path / 'a.sqlite'}", f"sqlite:///{tmp_path / 'b.sqlite'}"
+    assert GPULedger.shared(a) is GPULedger.shared(a)
+    assert GPULedger.shared(a) is not GPULedger.shared(b)
 
 
 # -- discover ---------------------------------------------------------------------------

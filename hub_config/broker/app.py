@@ -38,7 +38,17 @@ from ..jobs.secrets import SecretStore, load_key
 from ..jobs.store import JobStore
 from ..objects import ObjectStore as OutputStore
 from ..objects import open_objects
-from . import api_admin, api_data, api_jobs, api_runs, jobs_page
+from . import (
+    api_admin,
+    api_data,
+    api_jobs,
+    api_models,
+    api_models_aliases,
+    api_models_files,
+    api_runs,
+    jobs_page,
+    models_page,
+)
 from .audit import AuditLog
 from .identity import HubUsers, IdentityResolver
 from .sessions import SessionStore
@@ -188,14 +198,30 @@ def routes(broker: Broker) -> list:
         ("secrets", api_runs.SecretsHandler),
         (f"secrets/{name}", api_runs.SecretHandler),
         ("profiles", api_runs.ProfilesHandler),
+        *model_routes(),
     ]
     out = [(api + pattern + "$", handler, {"broker": broker}) for pattern, handler in table]
     ui = re.escape(broker.prefix)
     pages = [("ui/jobs/?", jobs_page.JobsPage), (f"ui/jobs/{num}", jobs_page.JobPage),
              (f"ui/runs/{num}/(log|notebook|html)", jobs_page.RunFilePage),
-             ("oauth_callback", jobs_page.OAuthCallback)]
+             ("oauth_callback", jobs_page.OAuthCallback),
+             ("models/?", models_page.ModelsPage), (f"models/{name}", models_page.ModelPage)]
     return out + [(ui + pattern + "$", handler, {"broker": broker})
                   for pattern, handler in pages]
+
+
+def model_routes() -> list:
+    """The model registry's API (issue 5), under ``api/v1/``. Name segments may be
+    empty so that an empty name is refused naming the field, not a bare 404."""
+    name = r"([^/]*)"
+    versions = f"models/{name}/versions"
+    return [("models", api_models.ModelsHandler), (f"models/{name}", api_models.ModelHandler),
+            (versions, api_models.VersionsHandler),
+            (f"{versions}/{name}", api_models.VersionHandler),
+            (f"{versions}/{name}/commit", api_models.CommitHandler),
+            (f"{versions}/{name}/files/(.+)", api_models_files.ModelFileHandler),
+            (f"models/{name}/aliases/{name}", api_models_aliases.AliasHandler),
+            (f"models/{name}/aliases/{name}/approve", api_models_aliases.ApproveHandler)]
 
 
 def make_app(broker: Broker) -> web.Application:
@@ -204,6 +230,9 @@ def make_app(broker: Broker) -> web.Application:
     return web.Application(routes(broker), default_handler_class=api_data.NotFoundHandler,
                            default_handler_args={"broker": broker},
                            cookie_secret=secrets.token_bytes(32))
+
+
+LISTEN_IP_ENV = "ASSAY_BROKER_LISTEN_IP"
 
 
 def build_from_env() -> tuple[Broker, str, int]:
@@ -217,7 +246,10 @@ def build_from_env() -> tuple[Broker, str, int]:
                     token=os.environ["JUPYTERHUB_API_TOKEN"],
                     prefix=os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/assay/"))
     broker.service_url = f"{url.scheme}://{url.netloc}"
-    return broker, url.hostname or "127.0.0.1", url.port or 80
+    # in a cluster the advertised host is a Service name the pod cannot bind: listen on
+    # the address ASSAY_BROKER_LISTEN_IP gives (e.g. 0.0.0.0) at the advertised port
+    host = os.environ.get(LISTEN_IP_ENV) or url.hostname or "127.0.0.1"
+    return broker, host, url.port or 80
 
 
 def main() -> None:

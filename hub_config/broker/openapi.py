@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .openapi_models import MODEL_PATHS
+from .openapi_models import SCHEMAS as MODEL_SCHEMAS
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 DENIED = {"$ref": "#/components/schemas/Denied"}
 NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -165,6 +168,7 @@ PATHS: dict[str, Any] = {
     "/sessions/current/taint": {"get": _op("Highest class the calling session's kernel read",
                                            _json({"type": "object"}), 400, 401)},
     **JOB_PATHS,
+    **MODEL_PATHS,
 }
 
 
@@ -196,7 +200,8 @@ def document(prefix: str) -> dict[str, Any]:
                 "Run": {"type": "object", "required": ["id", "job_id", "status"],
                         "properties": {"status": {"enum": [
                             "queued", "running", "succeeded", "failed", "timed_out",
-                            "cancelled", "interrupted"]}}}}},
+                            "cancelled", "interrupted"]}}},
+                **MODEL_SCHEMAS}},
         "security": [{"token": []}],
         "paths": PATHS,
     }

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .catalog import DataCatalog
 from .jobs import JobsSettings
+from .models import ModelsSettings
 
 SLUG = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 NAME = r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
@@ -208,6 +209,7 @@ class AssayConfig(Strict):
     database: Database = Database()
     data: DataCatalog = DataCatalog()
     jobs: JobsSettings = JobsSettings()
+    models: ModelsSettings = ModelsSettings()
 
     def users(self) -> list[str]:
         """Every user the file names (admins and group members), sorted."""

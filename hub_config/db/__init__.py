@@ -10,14 +10,24 @@ from .models import (
     AuditHead,
     AuditRecord,
     Base,
+    GPUHolding,
     JobDefinition,
     JobRun,
     JobSecret,
     RunMetric,
     SessionCredential,
 )
+from .models_registry import (
+    ModelAlias,
+    ModelApproval,
+    ModelFile,
+    ModelInput,
+    ModelVersion,
+    RegisteredModel,
+)
 
 __all__ = [
-    "IMMEDIATE", "AuditHead", "AuditRecord", "Base", "JobDefinition", "JobRun", "JobSecret",
-    "RunMetric", "SessionCredential", "make_engine", "sqlite_path", "upgrade",
+    "IMMEDIATE", "AuditHead", "AuditRecord", "Base", "GPUHolding", "JobDefinition", "JobRun",
+    "JobSecret", "RunMetric", "SessionCredential", "make_engine", "sqlite_path", "upgrade",
+    "ModelAlias", "ModelApproval", "ModelFile", "ModelInput", "ModelVersion", "RegisteredModel",
 ]

@@ -188,3 +188,26 @@ class JobSecret(Base):
     name: Mapped[str] = mapped_column(String(NAME), primary_key=True)
     ciphertext: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# -- GPU ledger (local mode) ------------------------------------------------------------
+
+GPU_HOLDER = 2 * NAME + 1  # "user:server"
+GPU_KINDS = ("server", "run")
+
+
+class GPUHolding(Base):
+    """One held GPU, shared by the hub (``kind='server'``: ``user`` or ``user:server``) and
+    the jobs scheduler (``kind='run'``: ``job-run:<id>``). The primary key on ``gpu_id``
+    makes a second holder of the same GPU impossible, whatever the number of processes."""
+
+    __tablename__ = "assay_gpu_holdings"
+    __table_args__ = (
+        CheckConstraint("kind IN ('server', 'run')", name="ck_assay_gpu_holdings_kind"),
+        Index("ix_assay_gpu_holdings_holder", "kind", "holder"),
+    )
+
+    gpu_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(GPU_HOLDER))
+    kind: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))

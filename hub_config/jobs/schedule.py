@@ -145,3 +145,25 @@ def due_slots(expr: str, tz: ZoneInfo, *, after: datetime, now: datetime,
     considered = found[0]
     slots = [s for s in found if catchup != "none" or s >= on_time]
     return Due(sorted(slots), considered)
+
+
+class NextSlots:
+    """Each job's next slot, remembered between scheduler passes: while ``now`` is before
+    it, nothing can be due and ``due_slots`` (croniter, ~0.2 ms a job) is skipped."""
+
+    def __init__(self) -> None:
+        self._next: dict[int, tuple[tuple[str, str, datetime], datetime]] = {}
+
+    def nothing_due(self, job_id: int, expr: str, timezone: str, after: datetime,
+                    now: datetime) -> bool:
+        key = (expr, timezone, utc(after))
+        cached = self._next.get(job_id)
+        if cached is None or cached[0] != key:
+            cached = (key, next_slot(expr, check_timezone(timezone), after))
+            self._next[job_id] = cached
+        return utc(now) < cached[1]
+
+    def keep_only(self, job_ids: set[int]) -> None:
+        """Forget jobs that are gone or no longer scheduled."""
+        for gone in self._next.keys() - job_ids:
+            del self._next[gone]

@@ -17,14 +17,14 @@ One ``tick(now)``:
 adopted while their executor runs them, finalized when it has their result, else
 ``interrupted`` (then retried or failed by the job's policy). A run that never got an
 executor ref (the service died while starting it) is, after ``start_grace_s``, looked up
-with ``executor.find``: adopted if it was launched, else interrupted. Only the
+with ``executor.find``: adopted if it was launched, else interrupted. Then the GPUs of
+runs no longer running are released (``assay.gpu``, the ledger shared with the hub). Only the
 ``Executor`` interface (``assay.jobs.executors.base``) is used.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import threading
 import time
@@ -36,21 +36,21 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 
 from ..broker.sessions import SessionStore
-from ..config.schema import AssayConfig, Profile
+from ..config.schema import AssayConfig
 from ..errors import AssayError, ExecutorError, JobError, RunNotCancellable, RunNotFound
-from ..gpu import GPULedger, NotEnoughGPUs
+from ..gpu import GPULedger
 from .drift import evaluate
 from .executors.base import Executor, RunResult, RunSpec
+from .folders import pin_notebook, run_folder, sweep
 from .model import FINAL, RETRYABLE, Job, Run, RunStatus
 from .notify import Notifier, payload
 from .params import for_run, secret_names
-from .retention import sweep
-from .schedule import check_timezone, due_slots, utc
+from .run_gpus import RunGPUs
+from .schedule import NextSlots, check_timezone, due_slots, utc
 from .secrets import SecretStore
 from .store import JobStore, run_server
 
 log = logging.getLogger("assay.jobs.scheduler")
-INPUT_NOTEBOOK = "input.ipynb"
 GPU_RETRY_S = 30.0
 Publish = Callable[[Run, RunResult], dict[str, str]]
 
@@ -95,8 +95,9 @@ class Scheduler:
         self.config, self.fetch, self.publish = config, fetch, publish
         self.workdir_root = Path(workdir_root)
         self.broker_url, self.secrets, self.notifier = broker_url, secrets, notifier
-        self.gpu_ledger = gpu_ledger
+        self.gpus = RunGPUs(engine, gpu_ledger)  # local mode; shared with the hub
         self.grace_s, self.start_grace_s = grace_s, start_grace_s
+        self._next_slots = NextSlots()  # skips croniter while no slot can be due
         self.timeout_grace_s = timeout_grace_s
         self.clock = clock
         self._wake = threading.Event()
@@ -113,6 +114,8 @@ class Scheduler:
         now = utc(now or self.clock())
         running = self.store.runs_with_status(RunStatus.RUNNING)
         finished = self.follow(now)
+        self.gpus.release_ended(
+            lambda: {r.id for r in self.store.runs_with_status(RunStatus.RUNNING)})
         adopted = [r.id for r in running if r.id not in finished]
         if running:
             log.info("recovery: %d run(s) finalized, %d adopted", len(finished), len(adopted))
@@ -155,7 +158,9 @@ class Scheduler:
 
     def claim_due(self, now: datetime) -> list[int]:
         claimed = []
-        for job in self.store.scheduled_jobs():
+        jobs = self.store.scheduled_jobs()
+        self._next_slots.keep_only({job.id for job in jobs})
+        for job in jobs:
             try:
                 claimed += self._claim_job(job, now)
             except Exception:
@@ -164,6 +169,9 @@ class Scheduler:
 
     def _claim_job(self, job: Job, now: datetime) -> list[int]:
         assert job.schedule is not None
+        if self._next_slots.nothing_due(job.id, job.schedule, job.timezone,
+                                        job.last_slot or job.created_at, now):
+            return []
         due = due_slots(job.schedule, check_timezone(job.timezone),
                         after=job.last_slot or job.created_at, now=now,
                         catchup=job.catchup, grace_s=self.grace_s)
@@ -298,8 +306,7 @@ class Scheduler:
     def _release(self, run: Run) -> None:
         if run.session_id:
             self.sessions.revoke(run.session_id)
-        if self.gpu_ledger is not None:
-            self.gpu_ledger.release(run_server(run.id))
+        self.gpus.give_back(run.id)
 
     def _notify(self, job: Job, run_id: int, status: RunStatus, retry: Run | None,
                 drift: list[dict[str, Any]] | None) -> None:
@@ -356,11 +363,13 @@ class Scheduler:
             raise JobError(f"Profile '{job.profile}' no longer exists in the admin config; "
                            "resubmit the job with one of: "
                            + ", ".join(p.slug for p in config.profiles))
-        gpus = self._gpus(run, profile, config, now)
-        if gpus is None:
+        gpus = self.gpus.take(run.id, profile, config)
+        if gpus is None:  # not enough free: the run waits
+            self.store.requeue(run.id, now + timedelta(seconds=GPU_RETRY_S))
             return None
-        workdir = self.workdir_root / f"run-{run.id}"
-        notebook = self._pinned_notebook(job, workdir)
+        workdir = run_folder(self.workdir_root, run.id)
+        notebook = pin_notebook(workdir, self.fetch(job.notebook_key), job.notebook_sha256,
+                                job.notebook_key)
         values = self._secrets(job, run)
         image = profile.image or (config.kubernetes.image if config.mode == "kubernetes"
                                   else None)
@@ -376,19 +385,6 @@ class Scheduler:
                        env=env, workdir=workdir, timeout_s=job.timeout_s, profile=profile,
                        gpus=gpus, image=image)
 
-    def _pinned_notebook(self, job: Job, workdir: Path) -> Path:
-        data = self.fetch(job.notebook_key)
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != job.notebook_sha256:
-            raise JobError("The pinned notebook was changed after submit; resubmit the job.",
-                           f"{job.notebook_key}: sha256 {digest}, pinned "
-                           f"{job.notebook_sha256}")
-        workdir.parent.mkdir(parents=True, exist_ok=True)
-        workdir.mkdir(mode=0o700, exist_ok=True)
-        path = workdir / INPUT_NOTEBOOK
-        path.write_bytes(data)
-        return path
-
     def _secrets(self, job: Job, run: Run) -> dict[str, str]:
         names = secret_names(run.parameters)
         if not names:
@@ -397,17 +393,6 @@ class Scheduler:
             raise JobError("This service has no secret store, so secret:// parameters "
                            "cannot be resolved.")
         return self.secrets.resolve(job.owner, names)
-
-    def _gpus(self, run: Run, profile: Profile, config: AssayConfig,
-              now: datetime) -> list[str] | None:
-        """GPU ids for a local run (None: not enough free, the run waits)."""
-        if profile.gpus == 0 or self.gpu_ledger is None or config.mode != "local":
-            return []
-        try:
-            return self.gpu_ledger.allocate(run_server(run.id), profile.gpus)
-        except NotEnoughGPUs:
-            self.store.requeue(run.id, now + timedelta(seconds=GPU_RETRY_S))
-            return None
 
     # -- cancel ----------------------------------------------------------------------
 

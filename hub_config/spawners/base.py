@@ -107,6 +107,7 @@ class AssayProfileMixin(Configurable):
             env["ASSAY_BROKER_URL"] = self.broker_url()
         if self.assay_purpose:
             env["ASSAY_PURPOSE"] = self.assay_purpose
+        env["ASSAY_MODE"] = self.assay_config().mode  # assay.dask: LocalCluster or KubeCluster
         return env
 
     async def stop(self, now: bool = False) -> None:

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jupyterhub import orm
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import List, Unicode, default
 
 from ..config.schema import Profile, memory_bytes
 from ..errors import GPUUnavailable
-from ..gpu import GPULedger, NotEnoughGPUs, discover
+from ..gpu import SERVER, GPULedger, NotEnoughGPUs, discover
 from ..profiles import summary
 from .base import AssayProfileMixin
 
@@ -20,11 +21,13 @@ OFFLINE_LAB_ARGS = [
     "--LabApp.news_url=None",
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
 ]
-# The server extension (catalog proxy, taint-on-save, export guard). A regular install
-# enables it through etc/jupyter/jupyter_server_config.d/assay.json; an editable one
-# (pip install -e .) does not install data files, so it is named here as well (Jupyter
+# The server extensions: Assay's (catalog proxy, taint-on-save, export guard) and
+# jupyter-server-proxy (the Dask dashboard at proxy/PORT/). A regular install
+# enables them through etc/jupyter/jupyter_server_config.d/assay.json; an editable one
+# (pip install -e .) does not install data files, so they are named here as well (Jupyter
 # Server merges this with the extensions its config files enable).
-EXTENSION_ARGS = ["--ServerApp.jpserver_extensions={'assay.extensions': True}"]
+EXTENSION_ARGS = ["--ServerApp.jpserver_extensions="
+                  "{'assay.extensions': True, 'jupyter_server_proxy': True}"]
 
 
 class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
@@ -43,12 +46,6 @@ class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
         Unicode(),
         config=True,
         help="Arguments added to every single-user server command line.",
-    )
-
-    gpu_ledger_name = Unicode(
-        "default",
-        config=True,
-        help="Name of the process-wide GPU ledger this spawner allocates from.",
     )
 
     @default("home_dir_template")
@@ -76,13 +73,17 @@ class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
 
     @property
     def ledger(self) -> GPULedger:
-        ledger = GPULedger.shared(self.gpu_ledger_name)
-        ledger.set_devices(discover(self.assay_config().gpus))
+        """The hub's ledger on ``database.url`` (shared with the Assay service's jobs);
+        opening it releases what servers that no longer run still held."""
+        config = self.assay_config()
+        ledger = GPULedger.shared(config.database.url,
+                                  on_open=lambda opened: _release_stopped(opened, self.user.db))
+        ledger.set_devices(discover(config.gpus))
         return ledger
 
     @property
     def gpu_holder(self) -> str:
-        return f"{self.user.name}:{self.name}" if self.name else self.user.name
+        return _holder(self.user.name, self.name)
 
     assigned_gpus: list[str] = []
 
@@ -137,6 +138,7 @@ class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
             env["ASSAY_PROFILE"] = profile.slug
             env["ASSAY_ZONE"] = profile.zone
             env["ASSAY_DASK_WORKERS"] = str(profile.dask_workers)
+            env["ASSAY_GPUS"] = str(profile.gpus)
         env["CUDA_VISIBLE_DEVICES"] = ",".join(self.assigned_gpus)
         return env
 
@@ -163,3 +165,25 @@ class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
             self.ledger.release(self.gpu_holder)
         self.assigned_gpus = []
         self.assay_profile = None
+
+
+# -- GPU holdings of servers that no longer run ----------------------------------------
+
+
+def _holder(user: str, server: str) -> str:
+    """A server's name in the GPU ledger: ``user`` or ``user:server``."""
+    return f"{user}:{server}" if server else user
+
+
+def _release_stopped(ledger: GPULedger, db: Any) -> None:
+    """When the hub opens its ledger (loading the servers that ran before a restart, or
+    at its first spawn): release GPUs held by servers JupyterHub's database does not
+    list as running. The hub is the only writer of ``server`` holdings and allocates
+    only for a server that is already recorded, so this cannot take a live holding;
+    servers that stopped while the hub was down are listed and stopped by JupyterHub,
+    which releases theirs through ``stop``."""
+    query = (db.query(orm.User.name, orm.Spawner.name).join(orm.Spawner.user)
+             .filter(orm.Spawner.server_id.isnot(None)))
+    running = {_holder(user, server or "") for user, server in query}
+    for holder in sorted(ledger.holders(SERVER) - running):
+        ledger.release(holder, SERVER)

@@ -10,6 +10,7 @@ the GPU keys a previous GPU profile could have merged into dict traits.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from ..config.schema import Kubernetes, Profile, Toleration
@@ -40,7 +41,33 @@ def environment(profile: Profile) -> dict[str, str]:
         "ASSAY_PROFILE": profile.slug,
         "ASSAY_ZONE": profile.zone,
         "ASSAY_DASK_WORKERS": str(profile.dask_workers),
+        "ASSAY_GPUS": str(profile.gpus),
     }
+
+
+#: The notebook pod's own identity, as env names → downward-API field paths: the owner
+#: of its Dask cluster (``assay.dask``), so that deleting the pod deletes the cluster.
+POD_IDENTITY_ENV = {"ASSAY_POD_NAME": "metadata.name", "ASSAY_POD_UID": "metadata.uid",
+                    "ASSAY_POD_NAMESPACE": "metadata.namespace"}
+
+
+def pod_identity_environment() -> dict[str, dict[str, Any]]:
+    """``POD_IDENTITY_ENV`` as KubeSpawner ``environment`` entries (fresh dicts)."""
+    return {name: {"valueFrom": {"fieldRef": {"fieldPath": path}}}
+            for name, path in POD_IDENTITY_ENV.items()}
+
+
+#: GPU profiles: how GPU pods are scheduled (resource name, node selector, tolerations), as
+#: base64 JSON (KubeSpawner would expand braces), for the notebook's Dask GPU workers.
+GPU_SCHEDULING_ENV = "ASSAY_GPU_SCHEDULING"
+GPU_SCHEDULING_FIELDS = {"gpu_resource", "gpu_node_selector", "gpu_tolerations"}
+
+
+def gpu_scheduling_environment(profile: Profile, kube: Kubernetes) -> dict[str, str]:
+    if not profile.gpus:
+        return {}
+    raw = kube.model_dump_json(include=GPU_SCHEDULING_FIELDS, exclude_none=True)
+    return {GPU_SCHEDULING_ENV: base64.b64encode(raw.encode()).decode()}
 
 
 def toleration(item: Toleration) -> dict[str, str]:
@@ -72,7 +99,8 @@ def overrides(profile: Profile, kube: Kubernetes) -> dict[str, Any]:
         "mem_limit": profile.memory.limit,
         "mem_guarantee": profile.memory.guarantee,
         "image": profile.image or kube.image,
-        "environment": environment(profile),
+        "environment": {**environment(profile), **pod_identity_environment(),
+                        **gpu_scheduling_environment(profile, kube)},
         "extra_labels": {PROFILE_LABEL: profile.slug, ZONE_LABEL: profile.zone},
         **_gpu_overrides(profile, kube),
     }

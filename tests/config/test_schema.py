@@ -22,8 +22,8 @@ SLUG_RULE = ("must be 1-40 lowercase ASCII letters, digits and '-', starting and
              "with a letter or digit")
 NAME_RULE = ("must be 1-64 lowercase ASCII letters, digits, '.', '_' and '-', starting and "
              "ending with a letter or digit")
-TOP_KEYS = ("admins, auth, data, database, gpus, groups, hub, jobs, kubernetes, mode, profiles, "
-            "storage")
+TOP_KEYS = ("admins, auth, data, database, gpus, groups, hub, jobs, kubernetes, mode, models, "
+            "profiles, storage")
 PROFILE_KEYS = ("cpu, dask_workers, default, description, display_name, gpus, groups, image, "
                 "memory, requires_purpose, slug, zone")
 Edit = Callable[[dict[str, Any]], None]

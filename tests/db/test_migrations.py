@@ -18,7 +18,11 @@ from assay.db.engine import alembic_config, downgrade
 from assay.db.models import GENESIS_HASH
 
 TABLES = {"assay_sessions", "assay_audit", "assay_audit_head", "assay_jobs", "assay_runs",
-          "assay_metrics", "assay_secrets"}
+          "assay_metrics", "assay_secrets", "assay_gpu_holdings"}
+MODEL_TABLES = {"assay_models", "assay_model_versions", "assay_model_files",
+                "assay_model_inputs", "assay_model_aliases", "assay_model_approvals"}
+TABLES |= MODEL_TABLES
+HEAD = "0004_models"
 VERSION_TABLE = "assay_alembic_version"
 
 
@@ -31,7 +35,7 @@ def test_upgrade_creates_the_tables_and_seeds_the_head(db_engine):
     with db_engine.connect() as conn:
         assert conn.execute(select(AuditHead.id, AuditHead.seq, AuditHead.hash)).all() == [
             (1, 0, GENESIS_HASH)]
-        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0002"
+        assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == HEAD
 
 
 def test_upgrade_twice_changes_nothing(db_engine):
@@ -57,8 +61,8 @@ def test_downgrade_and_upgrade_again(db_engine):
 
 def test_one_linear_history():
     scripts = ScriptDirectory.from_config(alembic_config())
-    assert scripts.get_heads() == ["0002"]
-    assert [s.revision for s in scripts.walk_revisions()] == ["0002", "0001"]
+    assert scripts.get_heads() == [HEAD]
+    assert [s.revision for s in scripts.walk_revisions()] == [HEAD, "0003_gpu", "0002", "0001"]
 
 
 def test_concurrent_upgrades_of_a_new_database(db_url):

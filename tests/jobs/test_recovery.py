@@ -17,6 +17,7 @@ from assay.jobs.model import RunStatus
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 
+
 def wait_for(predicate, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while not predicate():

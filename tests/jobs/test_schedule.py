@@ -9,6 +9,7 @@ import pytest
 
 from assay.jobs.schedule import (
     MAX_CATCHUP,
+    NextSlots,
     check_timezone,
     due_slots,
     next_slot,
@@ -160,3 +161,16 @@ def test_check_timezone():
     assert check_timezone("Asia/Kolkata") == ZoneInfo("Asia/Kolkata")
     with pytest.raises(ValueError, match="unknown time zone 'Europe/Springfield'"):
         check_timezone("Europe/Springfield")
+
+
+def test_next_slots_skip_work_only_while_no_slot_can_be_due() -> None:
+    slots = NextSlots()
+    after = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # the slot: 00:30 Berlin = 23:30 UTC
+    before, at = after + timedelta(minutes=29), after + timedelta(minutes=30)
+    assert slots.nothing_due(1, "30 0 * * *", "Europe/Berlin", after, before)
+    assert not slots.nothing_due(1, "30 0 * * *", "Europe/Berlin", after, at)
+    # an edited schedule, zone or a claimed slot is a different question
+    assert not slots.nothing_due(1, "29 0 * * *", "Europe/Berlin", after, before)
+    assert not slots.nothing_due(1, "30 0 * * *", "UTC", after, before + timedelta(hours=2))
+    slots.keep_only(set())
+    assert slots._next == {}

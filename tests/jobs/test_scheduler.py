@@ -203,10 +203,10 @@ def test_a_changed_pinned_notebook_or_a_removed_profile_fails_the_run(
 
 
 def test_gpu_runs_wait_for_free_gpus(make_scheduler, submit_job, make_notebook, store,
-                                     run_until):
+                                     run_until, db_engine):
     notebook = make_notebook(None, "import os\nopen('gpus', 'w').write("
                              "os.environ['CUDA_VISIBLE_DEVICES'])")
-    ledger = GPULedger(["sim-0", "sim-1"])
+    ledger = GPULedger(db_engine, ["sim-0", "sim-1"])
     scheduler = make_scheduler(gpu_ledger=ledger)
     _, first = submit_job(notebook, profile="gpu-2x", now=T0)
     _, second = submit_job(notebook, name="second", profile="gpu-2x", now=T0)
