@@ -1,4 +1,5 @@
-"""Fixtures for broker tests: moto's S3 server on loopback, with dummy credentials."""
+"""Fixtures for broker tests: moto's S3 server on loopback, with dummy credentials; the
+model registry API tests' sessions (alice's secure-zone kernel, bob's hub token)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from assay.broker.storage import reset_s3_clients
+from hubprocess import HubProcess
+from modelsapi import OMICS, TRIAL, Client, hub_token, read_and_register, secure_session
 from motoserver import moto_server
 
 
@@ -34,3 +37,23 @@ def s3_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch,
     reset_s3_clients()
     yield moto_endpoint
     reset_s3_clients()
+
+
+# -- the model registry's API tests (test_models_api*.py) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def alice(demo_hub: HubProcess) -> Iterator[Client]:
+    """alice's secure-zone server session (the kernel's credential)."""
+    yield from secure_session(demo_hub)
+
+
+@pytest.fixture(scope="module")
+def bob(demo_hub: HubProcess) -> Client:
+    return hub_token(demo_hub, "bob")
+
+
+@pytest.fixture(scope="module")
+def trial_model(alice: Client) -> dict:
+    """A restricted model: alice's kernel read the trial and the omics atlas."""
+    return read_and_register(alice, "churn", (TRIAL, OMICS), metrics={"auc": 0.91})

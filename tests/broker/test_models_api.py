@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,27 +21,8 @@ from modelsapi import (
     audit,
     hub_token,
     raw_post,
-    read_and_register,
-    secure_session,
     unique,
 )
-
-
-@pytest.fixture(scope="module")
-def alice(demo_hub: HubProcess) -> Iterator[Client]:
-    """alice's secure-zone server session (the kernel's credential)."""
-    yield from secure_session(demo_hub)
-
-
-@pytest.fixture(scope="module")
-def bob(demo_hub: HubProcess) -> Client:
-    return hub_token(demo_hub, "bob")
-
-
-@pytest.fixture(scope="module")
-def trial_model(alice: Client) -> dict:
-    """A restricted model: alice's kernel read the trial and the omics atlas."""
-    return read_and_register(alice, "churn", (TRIAL, OMICS), metrics={"auc": 0.91})
 
 
 @pytest.fixture(scope="module")
