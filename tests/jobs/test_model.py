@@ -124,5 +124,6 @@ def test_jobs_section_errors(demo_config_data):
         "or path, e.g. hooks.example.org, got 'http://x.org/'",
         "jobs.max_concurrent_runs: must be >= 1, got 0",
         "jobs.tick_seconds: must be a number, got '1'",
-        "jobs.queue: unknown key. Valid keys: max_concurrent_runs, tick_seconds, webhook_hosts",
+        "jobs.queue: unknown key. Valid keys: keep_run_folders_hours, max_concurrent_runs, "
+        "tick_seconds, webhook_hosts",
     ]
