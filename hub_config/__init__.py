@@ -10,9 +10,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``assay.data`` is imported on first use, so ``import assay`` stays light."""
-    if name == "data":
+    """``assay.data``, ``assay.models`` and ``assay.dask`` are imported on first use, so
+    ``import assay`` stays light."""
+    if name in ("data", "models", "dask"):
         import importlib
 
-        return importlib.import_module("assay.data")
+        return importlib.import_module(f"assay.{name}")
     raise AttributeError(f"module 'assay' has no attribute {name!r}")

@@ -99,7 +99,8 @@ def _state(c: Any, config: AssayConfig) -> None:
     c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
 
 
-def _authenticator(c: Any, config: AssayConfig, environ: dict[str, str]) -> None:
+def configure_authenticator(c: Any, config: AssayConfig, environ: dict[str, str]) -> None:
+    """Demo or OAuth login from `auth:` (secrets from the environment, never the YAML)."""
     if config.auth.type == "demo":
         settings = demo_settings(config, environ)
         if len(settings["user_password"]) < 8:
@@ -124,7 +125,8 @@ def _authenticator(c: Any, config: AssayConfig, environ: dict[str, str]) -> None
     c.Authenticator.admin_users = set(config.admins)
 
 
-def _admin_service(c: Any, environ: dict[str, str]) -> None:
+def configure_admin_service(c: Any, environ: dict[str, str]) -> None:
+    """The admin API service when $ASSAY_ADMIN_TOKEN is set (at least 32 characters)."""
     token = environ.get(ADMIN_TOKEN_ENV)
     if not token:
         return
@@ -145,8 +147,8 @@ def configure(c: Any, path: str | os.PathLike[str] | None = None,
     config = load(file)
     _network(c, config, env)
     _state(c, config)
-    _authenticator(c, config, env)
-    _admin_service(c, env)
+    configure_authenticator(c, config, env)
+    configure_admin_service(c, env)
     _broker_service(c, file.resolve(), _port(env, PORT_ENV, config.hub.port), env,
                     config.broker_url_for_pods())
     c.JupyterHub.spawner_class = SPAWNERS[config.mode]

@@ -28,8 +28,8 @@ from ..hub import (
     BROKER_SERVICE,
     SECRET_KEY_ENV,
     SPAWNERS,
-    _admin_service,
-    _authenticator,
+    configure_admin_service,
+    configure_authenticator,
 )
 from .values import CONFIG_FILE
 
@@ -58,10 +58,10 @@ def configure(c: Any, environ: Mapping[str, str] | None = None) -> AssayConfig:
     path = env.get("ASSAY_CONFIG") or CONFIG_FILE
     try:
         config = load(path)
-        _authenticator(c, config, env)
+        configure_authenticator(c, config, env)
         _wire_broker(c, config, env)
         if ADMIN_SERVICE not in {s.get("name") for s in c.JupyterHub.get("services", [])}:
-            _admin_service(c, env)  # $ASSAY_ADMIN_TOKEN, as in local mode
+            configure_admin_service(c, env)  # $ASSAY_ADMIN_TOKEN, as in local mode
     except ConfigError as exc:
         print(f"[Assay] {exc.user_message}\nThe hub will not start.", file=sys.stderr)
         raise SystemExit(2) from None
