@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -87,9 +88,11 @@ class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
 
     assigned_gpus: list[str] = []
 
-    def _assign_gpus(self, profile: Profile) -> list[str]:
+    async def _assign_gpus(self, profile: Profile) -> list[str]:
+        """Off the event loop: a claim may wait on the database's write lock."""
+        ledger = self.ledger  # opened here: its start-up pass uses the hub's db session
         try:
-            return self.ledger.allocate(self.gpu_holder, profile.gpus)
+            return await asyncio.to_thread(ledger.allocate, self.gpu_holder, profile.gpus)
         except NotEnoughGPUs as exc:
             error = GPUUnavailable(profile.slug, exc.wanted, exc.free, exc.total,
                                    exc.describe_holders())
@@ -112,14 +115,13 @@ class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
         self.assay_profile = profile
         self._apply_profile(profile)
         self.emit_progress(10, f"Profile {profile.display_name} chosen: {summary(profile)}")
-        self.assigned_gpus = self._assign_gpus(profile)
+        self.assigned_gpus = await self._assign_gpus(profile)
         if self.assigned_gpus:
             self.emit_progress(30, "GPUs assigned: " + ", ".join(self.assigned_gpus))
         try:
             url = await super().start()
         except BaseException:
-            self.ledger.release(self.gpu_holder)
-            self.assigned_gpus = []
+            await self._release_gpus()
             raise
         self.emit_progress(60, f"Server starting (process {self.pid}); waiting for JupyterLab")
         return url
@@ -128,8 +130,12 @@ class AssayLocalSpawner(AssayProfileMixin, SimpleLocalProcessSpawner):
         try:
             await super().stop(now=now)
         finally:
-            self.ledger.release(self.gpu_holder)
-            self.assigned_gpus = []
+            await self._release_gpus()
+
+    async def _release_gpus(self) -> None:
+        ledger = self.ledger
+        await asyncio.to_thread(ledger.release, self.gpu_holder)
+        self.assigned_gpus = []
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
