@@ -11,7 +11,8 @@ float64 (``--quick``: 20 MB). Per round, in alternating order:
               that records an artifact's hash must do (a second reference line).
 ``publish``   the registry's upload path for the same, already serialised files:
               ``POST versions`` → streamed ``PUT`` of each file (hashed on both sides)
-              → ``POST commit``. Target: p50 <= 1.3x ``put``.
+              → ``POST commit``. Target: p50 <= 1.3x ``put`` (also reported: the
+              median of the per-round ratios, both sides of a round run back to back).
 ``register``  ``assay.models.register(model, name)`` end to end: skops serialisation,
               signature, environment digest, then the upload path.
 
@@ -164,9 +165,12 @@ def one_store(label: str, storage_url: str, *, size: int, rounds: int,
             print(f"    round {i + 1}/{rounds}: " + ", ".join(
                 f"{k} {samples[k][-1]:.2f}s" for k in actions), flush=True)
     p50 = {k: statistics.median(v) for k, v in samples.items()}
+    per_round = statistics.median(p / q for p, q in zip(samples["publish"], samples["put"],
+                                                         strict=True))
     return {"store": label, "bytes": sizes["model.skops"], "rounds": rounds,
             "samples_s": samples, "p50_s": p50,
             "publish_vs_put": p50["publish"] / p50["put"],
+            "publish_vs_put_per_round_p50": per_round,
             "publish_vs_hash_put": p50["publish"] / p50["hash+put"],
             "register_vs_put": p50["register"] / p50["put"]}
 
@@ -197,7 +201,8 @@ def run(quick: bool = False) -> None:
         verdict = "meets" if result["publish_vs_put"] <= TARGET else "MISSES"
         print(f"  {result['store']}: put {p50['put']:.3f}s, hash+put {p50['hash+put']:.3f}s, "
               f"publish {p50['publish']:.3f}s ({result['publish_vs_put']:.2f}x put, "
-              f"{verdict} <= {TARGET}x; {result['publish_vs_hash_put']:.2f}x hash+put), "
+              f"{verdict} <= {TARGET}x; per round {result['publish_vs_put_per_round_p50']:.2f}x; "
+              f"{result['publish_vs_hash_put']:.2f}x hash+put), "
               f"register {p50['register']:.3f}s ({result['register_vs_put']:.2f}x put)",
               flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from ..errors import (
 from . import broker
 
 CHUNK = 1024 * 1024
+QUEUED = 4  # blocks read and hashed ahead of the one being sent
 UPLOAD_TIMEOUT = httpx.Timeout(60.0, read=600.0, write=600.0)
 
 
@@ -144,30 +147,25 @@ class RegistryClient:
 
     def upload(self, parts: tuple[str | int, ...], path: str, source: Path,
                progress: Callable[[int], None] | None = None) -> tuple[dict[str, Any], str]:
-        """PUT the file ``source`` as artifact ``path``, hashing it in the same pass;
-        the service's answer and our sha256."""
-        digest = hashlib.sha256()
+        """PUT the file ``source`` as artifact ``path``, hashing it in the same pass (in a
+        reader thread, while the previous block is being sent); the service's answer and
+        our sha256."""
         size = os.path.getsize(source)
-
-        def chunks() -> Iterator[bytes]:
-            with open(source, "rb") as handle:
-                while block := handle.read(CHUNK):
-                    digest.update(block)
-                    if progress:
-                        progress(len(block))
-                    yield block
-
+        reader = _HashingReader(source)
         headers = {**broker.headers(self.creds), "Content-Length": str(size),
                    "Content-Type": "application/octet-stream"}
         try:
-            response = self.http.request("PUT", self.url(*parts, path=path), content=chunks(),
-                                         headers=headers, timeout=UPLOAD_TIMEOUT)
+            response = self.http.request("PUT", self.url(*parts, path=path),
+                                         content=reader.blocks(progress), headers=headers,
+                                         timeout=UPLOAD_TIMEOUT)
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from None
+        finally:
+            reader.stop()
         if response.status_code >= 400:
             raise refusal(response, f"uploading {path}")
         answer = response.json() if response.content else {}
-        return answer if isinstance(answer, dict) else {}, digest.hexdigest()
+        return answer if isinstance(answer, dict) else {}, reader.hexdigest()
 
     def download(self, parts: tuple[str | int, ...], path: str, target: Path) -> str:
         """GET artifact ``path`` into the file ``target``; its sha256 (streamed)."""
@@ -209,3 +207,56 @@ def damaged(path: str, ours: str, theirs: str) -> ModelIntegrityError:
         f"Artifact {path!r} arrived damaged: this kernel sent sha256 {ours}, the registry "
         f"received {theirs}. The version was not committed; register again.",
         path=path, expected=ours, actual=theirs)
+
+
+class _HashingReader:
+    """Reads and hashes a file in a thread, ``QUEUED`` blocks ahead of the sender: both
+    hashlib and socket writes release the GIL, so hashing overlaps sending."""
+
+    def __init__(self, source: Path):
+        self.source = source
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(QUEUED)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="assay-upload-reader",
+                                        daemon=True)
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        try:
+            with open(self.source, "rb") as handle:
+                while block := handle.read(CHUNK):
+                    self._digest.update(block)
+                    if not self._put(block):
+                        return
+        except OSError as exc:
+            self._put(exc)
+            return
+        self._put(None)
+
+    def blocks(self, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+        """The file's blocks, in order (raises the reader's ``OSError``)."""
+        self._thread.start()
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            if progress:
+                progress(len(item))
+            yield item
+
+    def stop(self) -> None:
+        """End the reader (the request is over, sent whole or not)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()

@@ -11,7 +11,7 @@ Every upload and download, allowed or refused, is audited.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 from tornado import web
@@ -24,7 +24,7 @@ from ..errors import (
     RegistryTooLarge,
 )
 from ..registry.access import verdict
-from ..registry.artifacts import Upload, artifact_key, open_artifact
+from ..registry.artifacts import Pipeline, Upload, artifact_key, open_artifact
 from ..registry.rules import check_file_path, check_version_ref
 from ..registry.store import FileRecord, VersionRecord
 from .api_models import ModelsBase
@@ -48,7 +48,7 @@ def declared_file(version: VersionRecord, path: str) -> FileRecord:
 
 @web.stream_request_body
 class ModelFileHandler(ModelsBase):
-    upload: Upload | None = None
+    upload: Pipeline | None = None
     target: tuple[VersionRecord, FileRecord] | None = None
 
     async def prepare(self) -> None:
@@ -65,8 +65,8 @@ class ModelFileHandler(ModelsBase):
             raise self.too_large(declared, length)
         self.request.connection.set_max_body_size(declared.size + SLACK)
         self.target = (version, declared)
-        self.upload = Upload(self.objects, artifact_key(name, version.version, declared.path),
-                             declared.size)
+        key = artifact_key(name, version.version, declared.path)
+        self.upload = Pipeline(await in_thread(Upload, self.objects, key, declared.size))
 
     def too_large(self, declared: FileRecord, got: object) -> RegistryTooLarge:
         return RegistryTooLarge(f"{declared.path!r}: {got} bytes sent, but {declared.size} "
@@ -74,24 +74,24 @@ class ModelFileHandler(ModelsBase):
                                 value=repr(declared.path),
                                 rule=f"at most {declared.size} bytes (as declared)")
 
-    def data_received(self, chunk: bytes) -> None:
-        if self.upload is not None:
-            self.upload.write(chunk)
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        # hashed and written in the upload's worker thread; an awaitable when it lags
+        return self.upload.feed(chunk) if self.upload is not None else None
 
     async def put(self, name: str, number: str, raw_path: str) -> None:
         assert self.upload is not None and self.target is not None
-        upload, (version, declared) = self.upload, self.target
+        pipeline, (version, declared) = self.upload, self.target
+        upload = pipeline.upload
         where = f"versions/{version.version}/files/{declared.path}"
+        await pipeline.drain()
         if upload.overflow:
-            upload.abort()
-            raise self.too_large(declared, f"more than {declared.size}")
+            raise self.too_large(declared, f"more than {declared.size}")  # on_finish aborts
         current = self.registry.models.version_by_id(version.id)
         if current is None or current.status != "pending":
-            upload.abort()
             raise RegistryConflict(f"Version {version.version} was committed meanwhile.",
                                    field="status")
-        await in_thread(upload.publish)
         self.upload = None
+        await pipeline.publish()
         self.registry.models.record_upload(version.id, declared.path, upload.size,
                                            upload.sha256)
         self.audit(True, f"sha256 {upload.sha256}", path=where, nbytes=upload.size)

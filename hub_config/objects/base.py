@@ -71,7 +71,7 @@ def is_key(raw: str) -> bool:
 
 
 class ObjectStore(ABC):
-    """Objects by key: ``put``, ``get``, ``exists``, ``list``."""
+    """Objects by key: ``put``, ``get``, ``exists``, ``list``, ``open_writer``."""
 
     @abstractmethod
     def put(self, key: str, data: bytes | Path) -> None:
@@ -88,3 +88,26 @@ class ObjectStore(ABC):
     @abstractmethod
     def list(self, prefix: str = "") -> list[str]:
         """Keys starting with ``prefix`` (plain string prefix, as S3), sorted."""
+
+    @abstractmethod
+    def open_writer(self, key: str) -> ObjectWriter:
+        """A writer for ``key`` (streamed writes, visible only after ``commit``)."""
+
+
+class ObjectWriter(ABC):
+    """One object written in pieces: ``write`` each, then ``commit`` (the object appears
+    under its key, whole, replacing any older one) or ``abort`` (nothing appears). Not
+    thread-safe: use it from one thread at a time; calls block (keep them off an event
+    loop). Nothing is visible under the key before ``commit`` returns."""
+
+    @abstractmethod
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``; raises ``StorageError`` (the writer is then aborted)."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make the object visible under its key; raises ``StorageError`` (aborted)."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop everything written; idempotent, never raises, a no-op after ``commit``."""

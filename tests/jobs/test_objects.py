@@ -12,7 +12,7 @@ import pytest
 from assay.broker.storage import reset_s3_clients
 from assay.errors import ConfigError, InvalidObjectKey, ObjectNotFound, StorageError
 from assay.objects import LocalObjects, ObjectStore, open_objects
-from assay.objects.s3 import S3Objects
+from assay.objects.s3 import PART, S3Objects
 from motoserver import moto_server
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -115,6 +115,76 @@ def test_s3_failures_name_no_location(moto: str, tmp_path: Path) -> None:
         store.put("k", b"1")
     assert "no-such-bucket" not in caught.value.user_message
     assert "no-such-bucket" in caught.value.log_detail
+
+
+def held(store: ObjectStore, tmp_path: Path) -> list[str]:
+    """Everything the store holds, hidden temporary files and unfinished multipart
+    uploads included (keys relative to the store)."""
+    if isinstance(store, S3Objects):
+        raw = store._client  # noqa: SLF001
+        keys = [o["Key"].removeprefix(store.prefix) for o in raw.list_objects_v2(
+            Bucket=store.bucket, Prefix=store.prefix).get("Contents", [])]
+        open_uploads = raw.list_multipart_uploads(Bucket=store.bucket,
+                                                  Prefix=store.prefix).get("Uploads", [])
+        return sorted(keys + [f"multipart:{u['Key'].removeprefix(store.prefix)}"
+                              for u in open_uploads])
+    root = tmp_path / "var/objects"
+    return sorted(str(Path(d, f).relative_to(root)) for d, _, files in os.walk(root)
+                  for f in files)
+
+
+def test_a_writer_shows_nothing_until_commit_then_the_whole_object(store, tmp_path):
+    store.put("runs/1/out.bin", b"old")
+    writer = store.open_writer("runs/1/out.bin")
+    for piece in (b"a" * 1000, b"", b"b" * 5000):
+        writer.write(piece)
+    assert store.get("runs/1/out.bin") == b"old"  # the old object until commit
+    writer.commit()
+    writer.abort()  # a no-op after commit
+    assert store.get("runs/1/out.bin") == b"a" * 1000 + b"b" * 5000
+    assert held(store, tmp_path) == ["runs/1/out.bin"]  # no temporary file left
+
+
+def test_an_aborted_writer_leaves_nothing(store, tmp_path):
+    writer = store.open_writer("runs/2/out.bin")
+    writer.write(b"x" * (PART + 1))  # past one part: S3 has started a multipart upload
+    if isinstance(store, S3Objects):
+        assert held(store, tmp_path) == ["multipart:runs/2/out.bin"]
+    writer.abort()
+    writer.abort()  # idempotent
+    assert not store.exists("runs/2/out.bin")
+    assert held(store, tmp_path) == []
+    with pytest.raises(StorageError):
+        writer.commit()  # a local writer's file is gone; S3 refuses a finished writer
+
+
+def test_a_writer_sends_more_than_one_part_as_a_multipart_upload(store, tmp_path):
+    data = os.urandom(1 << 20) * 2 * (PART >> 20) + b"tail"  # two full parts and a bit
+    writer = store.open_writer("models/m/1/model.skops")
+    for i in range(0, len(data), 300_000):
+        writer.write(data[i:i + 300_000])
+    writer.commit()
+    assert store.get("models/m/1/model.skops") == data
+    assert held(store, tmp_path) == ["models/m/1/model.skops"]
+    if isinstance(store, S3Objects):  # an S3 multipart ETag ends in -<parts>
+        head = store._client.head_object(  # noqa: SLF001
+            Bucket=store.bucket, Key=store.prefix + "models/m/1/model.skops")
+        assert head["ETag"].strip('"').endswith("-3")
+        small = store.open_writer("small")
+        small.write(b"one part")
+        small.commit()
+        assert "-" not in store._client.head_object(  # noqa: SLF001
+            Bucket=store.bucket, Key=store.prefix + "small")["ETag"]  # one PutObject
+
+
+def test_a_failing_s3_writer_aborts_its_upload(moto: str, tmp_path: Path) -> None:
+    store = open_objects("s3://no-such-bucket/p", base=tmp_path, endpoint_url=moto)
+    writer = store.open_writer("k")
+    with pytest.raises(StorageError) as caught:
+        writer.write(b"x" * PART)
+    assert "no-such-bucket" not in caught.value.user_message
+    assert "no-such-bucket" in caught.value.log_detail
+    writer.abort()  # already aborted: nothing to do, no error
 
 
 @pytest.mark.parametrize("url", ["ftp://x", "file://", "s3://", "var/objects"])
