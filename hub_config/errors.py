@@ -326,11 +326,9 @@ class ModelFormatError(ModelError, TypeError):
 # -- model registry (issue 5): the service side ---------------------------------------
 
 
-class RegistryError(BrokerError):
-    """A model-registry request refused. The body names the ``field``, the offending
-    ``value`` (a safe, truncated repr) and the ``rule`` it breaks, when there is one."""
-
-    status_code, error = 400, "model_error"
+class FieldRefusal(BrokerError):
+    """A refused request whose body names the ``field``, the offending ``value`` (a safe,
+    truncated repr) and the ``rule`` it breaks (valid range or choices), when there is one."""
 
     def __init__(self, user_message: str, log_detail: str | None = None, *,
                  field: str | None = None, value: str | None = None,
@@ -345,6 +343,12 @@ class RegistryError(BrokerError):
                                       ("rule", self.rule)) if v is not None})
         out.update(self.extra)
         return out
+
+
+class RegistryError(FieldRefusal):
+    """A model-registry request refused."""
+
+    status_code, error = 400, "model_error"
 
 
 class InvalidModelRequest(RegistryError):
@@ -446,3 +450,34 @@ class DeployError(AssayError):
 
 class KernelSetupError(AssayError):
     """``assay kernels install`` would overwrite a server setting someone else made."""
+
+
+# -- dask: clusters the Assay service creates for notebooks (Kubernetes mode) ------------
+
+
+class DaskRefused(FieldRefusal):
+    """A Dask cluster request the Assay service refuses."""
+
+    status_code, error = 400, "dask_refused"
+
+
+class DaskForbidden(DaskRefused):
+    """Not a notebook server's credential, or a profile without Dask workers."""
+
+    status_code, error = 403, "dask_forbidden"
+
+
+class DaskNotFound(DaskRefused):
+    status_code, error = 404, "dask_cluster_not_found"
+
+
+class DaskConflict(DaskRefused):
+    """The session already has a cluster (named in the body), or it is being deleted."""
+
+    status_code, error = 409, "dask_cluster_exists"
+
+
+class DaskBackendError(DaskRefused):
+    """The Kubernetes API failed or refused; the client sees no API details."""
+
+    status_code, error = 502, "dask_backend_error"

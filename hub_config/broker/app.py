@@ -40,6 +40,7 @@ from ..objects import ObjectStore as OutputStore
 from ..objects import open_objects
 from . import (
     api_admin,
+    api_dask,
     api_data,
     api_jobs,
     api_models,
@@ -198,6 +199,8 @@ def routes(broker: Broker) -> list:
         ("secrets", api_runs.SecretsHandler),
         (f"secrets/{name}", api_runs.SecretHandler),
         ("profiles", api_runs.ProfilesHandler),
+        ("dask/clusters", api_dask.ClustersHandler),
+        (f"dask/clusters/{name}", api_dask.ClusterHandler),
         *model_routes(),
     ]
     out = [(api + pattern + "$", handler, {"broker": broker}) for pattern, handler in table]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .openapi_dask import PATHS as DASK_PATHS
+from .openapi_dask import SCHEMAS as DASK_SCHEMAS
 from .openapi_models import MODEL_PATHS
 from .openapi_models import SCHEMAS as MODEL_SCHEMAS
 
@@ -169,6 +171,7 @@ PATHS: dict[str, Any] = {
                                            _json({"type": "object"}), 400, 401)},
     **JOB_PATHS,
     **MODEL_PATHS,
+    **DASK_PATHS,
 }
 
 
@@ -201,7 +204,7 @@ def document(prefix: str) -> dict[str, Any]:
                         "properties": {"status": {"enum": [
                             "queued", "running", "succeeded", "failed", "timed_out",
                             "cancelled", "interrupted"]}}},
-                **MODEL_SCHEMAS}},
+                **MODEL_SCHEMAS, **DASK_SCHEMAS}},
         "security": [{"token": []}],
         "paths": PATHS,
     }

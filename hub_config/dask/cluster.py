@@ -2,8 +2,9 @@
 
 Local mode: a ``distributed.LocalCluster`` of worker processes, children of the kernel
 (in its process group, so the kernel's end ends them: the kernel manager kills the group,
-and each worker also exits when its parent's pipe closes). Kubernetes mode: a
-dask-kubernetes ``KubeCluster`` from the ``DaskCluster`` resource built in ``kube.py``.
+and each worker also exits when its parent's pipe closes). Kubernetes mode: the Assay
+service creates the ``DaskCluster`` for this server (``remote.py``; the kernel has no
+Kubernetes credentials) and the kernel gets a handle ``distributed.Client`` accepts.
 
 Both close when idle (``idle_timeout``, 30 min by default), when the kernel exits
 (``atexit``) and, in Kubernetes, when the notebook pod is deleted (``ownerReferences``).
@@ -19,8 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import DaskLimitExceeded
-from ..kernels.broker import BROKER_URL_ENV, SESSION_TOKEN_ENV, kernel_id
-from .spec import DaskProfile, Sizing, dashboard_link_template, local_cluster_kwargs, size
+from ..kernels.broker import kernel_id
+from .remote import RemoteCluster, request_cluster
+from .spec import (
+    IDLE_TIMEOUT_ENV,
+    DaskProfile,
+    Sizing,
+    dashboard_link_template,
+    local_cluster_kwargs,
+    size,
+)
 
 _lock = threading.Lock()
 _current: Any = None
@@ -51,7 +60,7 @@ def cluster(**overrides: Any) -> Any:
                 "with cluster.close().")
         _configure_dashboard(profile.mode, environ)
         started = (_start_local(sizing) if profile.mode == "local"
-                   else _start_kubernetes(profile, sizing, environ))
+                   else _start_kubernetes(profile, overrides, environ))
         _current = started
         _register_cleanup()
         return started
@@ -79,6 +88,8 @@ def _running(found: Any) -> bool:
     """Started and not closed (a scheduler that hit its idle timeout counts as closed)."""
     if found is None:
         return False
+    if isinstance(found, RemoteCluster):  # Kubernetes mode: the service knows
+        return found.alive()
     status = getattr(getattr(found, "status", None), "name", "")
     scheduler = getattr(found, "scheduler", None)
     scheduler_status = getattr(getattr(scheduler, "status", None), "name", "running")
@@ -106,24 +117,10 @@ def _start_local(sizing: Sizing) -> Any:
     return LocalCluster(**local_cluster_kwargs(sizing, kernel_id()))
 
 
-def _start_kubernetes(profile: DaskProfile, sizing: Sizing, environ: Mapping[str, str]) -> Any:
-    """Secret, then ``KubeCluster`` from the ``DaskCluster``, then the GPU worker group."""
-    from dask_kubernetes.operator import KubeCluster
-    from kr8s.objects import Secret  # dask-kubernetes' client library
-
-    from .kube import PodIdentity, gpu_scheduling, kube_resources
-
-    pod = PodIdentity.from_env(environ)
-    resources = kube_resources(
-        profile, sizing, user=environ.get("JUPYTERHUB_USER", "user"),
-        token=environ.get(SESSION_TOKEN_ENV, ""), broker_url=environ.get(BROKER_URL_ENV, ""),
-        pod=pod, kernel_id=kernel_id(), kube=gpu_scheduling(environ))
-    if resources.secret is not None:
-        Secret(resources.secret, namespace=pod.namespace).create()
-    started = KubeCluster(custom_cluster_spec=resources.cluster, namespace=pod.namespace,
-                          shutdown_on_close=True, quiet=True)
-    prefix = resources.cluster["metadata"]["name"] + "-"
-    for group in resources.worker_groups:
-        started.add_worker_group(group["metadata"]["name"].removeprefix(prefix),
-                                 custom_spec=group["spec"]["worker"])
-    return started
+def _start_kubernetes(profile: DaskProfile, overrides: Mapping[str, Any],
+                      environ: Mapping[str, str]) -> Any:
+    """Asks the Assay service, which sizes, creates and owns it (no Kubernetes API here)."""
+    asked = dict(overrides)
+    if environ.get(IDLE_TIMEOUT_ENV) and "idle_timeout" not in asked:
+        asked["idle_timeout"] = profile.idle_timeout
+    return request_cluster(asked, environ)

@@ -10,9 +10,10 @@ pure data, no cluster, no I/O.
 - for a GPU profile a ``DaskWorkerGroup`` of ``gpus`` workers with one GPU each, on the GPU
   nodes (node selector, tolerations) and with the Dask resource ``GPU=1``.
 
-Every resource has an ``ownerReference`` to the notebook pod (``ASSAY_POD_NAME`` and
-``ASSAY_POD_UID``, set through the downward API by ``assay.spawners.objects``), so deleting
-the pod deletes the cluster; owners must be in the same namespace.
+Every resource has an ``ownerReference`` to the notebook pod (which the Assay service
+reads from the Kubernetes API, ``service.py``), so deleting the pod deletes the cluster;
+owners must be in the same namespace. Labels carry the user, profile, zone and a digest of
+the session (one cluster per session); annotations the exact user and server names.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from .spec import DEATH_TIMEOUT, DaskProfile, Sizing
 
 API_VERSION = "kubernetes.dask.org/v1"
 SECRET_KEY = "ASSAY_SESSION_TOKEN"
+SESSION_LABEL = "assay/session"
+USER_ANNOTATION = "assay/user"
+SCHEDULER_PORT = 8786
+DASHBOARD_PORT = 8787
 SCHEDULER_RESOURCES = {"requests": {"cpu": "250m", "memory": "512Mi"},
                        "limits": {"cpu": "1", "memory": "2Gi"}}
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -84,22 +89,40 @@ def label(value: str) -> str:
     return _LABEL_VALUE.sub("-", value)[:63].strip("._-")
 
 
-def labels(profile: DaskProfile, user: str, pod: PodIdentity) -> dict[str, str]:
-    return {"app.kubernetes.io/managed-by": "assay", "assay/user": label(user),
+def labels(profile: DaskProfile, user: str, pod: PodIdentity,
+           session: str | None = None) -> dict[str, str]:
+    """``session``: a digest of the session credential's id (one cluster per session)."""
+    tags = {"app.kubernetes.io/managed-by": "assay", "assay/user": label(user),
             "assay/profile": profile.slug, "assay/zone": profile.zone,
             "assay/notebook-pod": label(pod.name)}
+    if session:
+        tags[SESSION_LABEL] = label(session)
+    return tags
 
 
-def _metadata(name: str, pod: PodIdentity, tags: dict[str, str]) -> dict[str, Any]:
-    return {"name": name, "namespace": pod.namespace, "labels": dict(tags),
-            "ownerReferences": [pod.owner_reference()]}
+def scheduler_host(name: str, namespace: str) -> str:
+    """The scheduler's Service as the operator names it (``<cluster>-scheduler``)."""
+    return f"{name}-scheduler.{namespace}.svc.cluster.local"
 
 
-def session_secret(name: str, token: str, pod: PodIdentity,
-                   tags: dict[str, str]) -> dict[str, Any]:
+def scheduler_address(name: str, namespace: str) -> str:
+    return f"tcp://{scheduler_host(name, namespace)}:{SCHEDULER_PORT}"
+
+
+def _metadata(name: str, pod: PodIdentity, tags: dict[str, str],
+              notes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": pod.namespace, "labels": dict(tags),
+                            "ownerReferences": [pod.owner_reference()]}
+    if notes:  # labels are cut to a label's alphabet: exact values go in annotations
+        meta["annotations"] = dict(notes)
+    return meta
+
+
+def session_secret(name: str, token: str, pod: PodIdentity, tags: dict[str, str],
+                   notes: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The ``Secret`` the workers read the session credential from."""
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": _metadata(name, pod, tags), "stringData": {SECRET_KEY: token}}
+            "metadata": _metadata(name, pod, tags, notes), "stringData": {SECRET_KEY: token}}
 
 
 def worker_env(secret: str | None, broker_url: str, kernel_id: str | None,
@@ -184,7 +207,8 @@ def scheduler_spec(name: str, image: str) -> dict[str, Any]:
 
 def gpu_worker_group(name: str, profile: DaskProfile, sizing: Sizing, image: str,
                      env: list[dict[str, Any]], pod: PodIdentity, tags: dict[str, str],
-                     kube: Kubernetes) -> dict[str, Any]:
+                     kube: Kubernetes, notes: Mapping[str, str] | None = None
+                     ) -> dict[str, Any]:
     """``profile.gpus`` workers with one GPU each, on the GPU nodes."""
     resources = worker_resources(profile, sizing)
     resources["limits"][kube.gpu_resource] = "1"
@@ -195,33 +219,39 @@ def gpu_worker_group(name: str, profile: DaskProfile, sizing: Sizing, image: str
     if kube.gpu_tolerations:
         spec["tolerations"] = [t.model_dump(exclude_none=True) for t in kube.gpu_tolerations]
     return {"apiVersion": API_VERSION, "kind": "DaskWorkerGroup",
-            "metadata": _metadata(f"{name}-gpu", pod, tags),
+            "metadata": _metadata(f"{name}-gpu", pod, tags, notes),
             "spec": {"cluster": name, "worker": {"replicas": profile.gpus, "spec": spec}}}
 
 
 def kube_resources(profile: DaskProfile, sizing: Sizing, *, user: str, token: str | None,
                    broker_url: str, pod: PodIdentity, kernel_id: str | None = None,
-                   kube: Kubernetes | None = None, name: str | None = None) -> KubeResources:
-    """Secret, DaskCluster and (GPU profiles) DaskWorkerGroup for this notebook."""
+                   kube: Kubernetes | None = None, name: str | None = None,
+                   session: str | None = None,
+                   annotations: Mapping[str, str] | None = None) -> KubeResources:
+    """Secret, DaskCluster and (GPU profiles) DaskWorkerGroup for this notebook; each
+    labelled with ``session`` (when given) and annotated with the exact user name (and
+    ``annotations``)."""
     kube = kube or Kubernetes()
     if not profile.image:
         raise DaskUnavailable(
             "JUPYTER_IMAGE_SPEC is not set, so the notebook's image is unknown and the Dask "
             "workers cannot run the same one. KubeSpawner sets it; ask an Assay admin.")
     name = name or cluster_name(user)
-    tags = labels(profile, user, pod)
+    tags = labels(profile, user, pod, session)
+    notes = {USER_ANNOTATION: user, **(annotations or {})}
     secret_name = f"{name}-session" if token else None
     env = worker_env(secret_name, broker_url, kernel_id, profile)
     worker = worker_container(profile.image, sizing, env, worker_resources(profile, sizing))
     cluster = {
-        "apiVersion": API_VERSION, "kind": "DaskCluster", "metadata": _metadata(name, pod, tags),
+        "apiVersion": API_VERSION, "kind": "DaskCluster",
+        "metadata": _metadata(name, pod, tags, notes),
         "spec": {
             "idleTimeout": int(sizing.idle_timeout),
             "worker": {"replicas": sizing.n_workers, "spec": {"containers": [worker]}},
             "scheduler": scheduler_spec(name, profile.image),
         },
     }
-    groups = ([gpu_worker_group(name, profile, sizing, profile.image, env, pod, tags, kube)]
-              if profile.gpus else [])
-    secret = session_secret(secret_name, token, pod, tags) if secret_name else None
+    groups = ([gpu_worker_group(name, profile, sizing, profile.image, env, pod, tags, kube,
+                                notes)] if profile.gpus else [])
+    secret = session_secret(secret_name, token, pod, tags, notes) if secret_name else None
     return KubeResources(secret, cluster, groups)

@@ -7,7 +7,12 @@
   not objects here but a Secret referenced by name from the values;
 * the hub's ServiceAccount (the chart binds its own Role to it too) with a Role for what
   the Assay service does in the namespace: job runs as ``batch/v1`` Jobs with a per-run
-  Secret, reading their pods and logs, and Dask clusters (``kubernetes.dask.org``).
+  Secret, reading their pods and logs, and the notebooks' Dask clusters
+  (``kubernetes.dask.org``: the service reads the caller's pod and creates the cluster's
+  Secret, ``DaskCluster`` and GPU ``DaskWorkerGroup`` for them, see ``assay.dask.service``).
+
+Notebook pods get no Role: with Kubernetes API rights a user could read other users'
+Secrets or mount any Secret of the namespace in a DaskCluster's pods.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from .values import CONFIG_MAP, HUB_SERVICE_ACCOUNT, STORAGE_CLAIM, DeployOption
 LABELS = {"app.kubernetes.io/part-of": "assay"}
 ROLE = "assay-hub"
 
-#: What the Assay service does with the Kubernetes API (see jobs/executors/kubernetes.py).
+#: What the Assay service does with the Kubernetes API (jobs/executors/kubernetes.py:
+#: Jobs, their Secrets, pods and logs; dask/backend.py: the caller's pod, each cluster's
+#: Secret, DaskCluster and DaskWorkerGroup). Secrets are never read back: no ``get``.
 RULES: list[dict[str, Any]] = [
     {"apiGroups": ["batch"], "resources": ["jobs"],
      "verbs": ["create", "get", "list", "watch", "delete"]},
@@ -28,8 +35,10 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]},
-    {"apiGroups": ["kubernetes.dask.org"], "resources": ["daskclusters", "daskworkergroups"],
-     "verbs": ["create", "get", "list", "watch", "patch", "delete"]},
+    {"apiGroups": ["kubernetes.dask.org"], "resources": ["daskclusters"],
+     "verbs": ["create", "get", "list", "delete"]},
+    {"apiGroups": ["kubernetes.dask.org"], "resources": ["daskworkergroups"],
+     "verbs": ["create", "delete"]},
 ]
 
 

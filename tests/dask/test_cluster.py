@@ -203,13 +203,13 @@ def dask_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_idle_cluster_closes_itself_and_its_workers(dask_env) -> None:
     from distributed import Client
 
-    cluster = assay.dask.cluster(n_workers=1, idle_timeout=2)
+    cluster = assay.dask.cluster(n_workers=1, idle_timeout=5)  # 5 s: a slow worker start fits
     with Client(cluster) as client:
         client.wait_for_workers(1)
         assert client.submit(sum, [1, 2]).result() == 3
         [pid] = client.run(os.getpid).values()
     created = psutil.Process(pid).create_time()
-    assert cluster.scheduler.idle_timeout == 2
+    assert cluster.scheduler.idle_timeout == 5
 
     deadline = time.monotonic() + 60
     while (assay.dask.current() is not None or alive(pid, created)) \

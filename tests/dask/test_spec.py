@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from dask_kubernetes.operator.validation import validate_cluster_name
+from kubeapi import closed
 
 from assay.config import parse
 from assay.config.schema import Profile, memory_bytes
@@ -54,19 +55,6 @@ def gpu_dask(mode: str = "kubernetes") -> DaskProfile:
 
 def crd(name: str) -> dict[str, Any]:
     return yaml.safe_load((CRDS / f"{name}.yaml").read_text())
-
-
-def closed(schema: Any) -> Any:
-    """Unknown keys fail: ``additionalProperties: false`` wherever properties are listed."""
-    if isinstance(schema, dict):
-        schema = {k: closed(v) for k, v in schema.items()}
-        if "properties" in schema and "additionalProperties" not in schema \
-                and not schema.get("x-kubernetes-preserve-unknown-fields"):
-            schema["additionalProperties"] = False
-        return schema
-    if isinstance(schema, list):
-        return [closed(item) for item in schema]
-    return schema
 
 
 def validate_custom(resource: dict[str, Any], name: str) -> None:

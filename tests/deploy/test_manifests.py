@@ -59,11 +59,9 @@ def test_the_hub_account_may_run_jobs_and_dask_clusters_and_nothing_more(cluster
         ("batch", "jobs/status"): {"get"},
         ("", "pods"): {"get", "list", "watch"},
         ("", "pods/log"): {"get"},
-        ("", "secrets"): {"create", "delete"},
-        ("kubernetes.dask.org", "daskclusters"): {
-            "create", "get", "list", "watch", "patch", "delete"},
-        ("kubernetes.dask.org", "daskworkergroups"): {
-            "create", "get", "list", "watch", "patch", "delete"},
+        ("", "secrets"): {"create", "delete"},  # never read back
+        ("kubernetes.dask.org", "daskclusters"): {"create", "get", "list", "delete"},
+        ("kubernetes.dask.org", "daskworkergroups"): {"create", "delete"},
     }
     binding = objects["RoleBinding"]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
@@ -71,3 +69,19 @@ def test_the_hub_account_may_run_jobs_and_dask_clusters_and_nothing_more(cluster
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "assay-hub",
                                     "namespace": "research"}]
     assert objects["ServiceAccount"]["metadata"]["name"] == "assay-hub"
+
+
+def test_notebook_pods_get_no_kubernetes_api_rights(cluster_text) -> None:
+    """Only the Assay service's account is bound; the single-user pods keep the chart's
+    defaults (no Role of Assay's), so a notebook cannot read Secrets or make pods."""
+    from assay.deploy.values import values
+
+    objects = m.manifests(parse(cluster_text), cluster_text)
+    bindings = [o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    assert [s for b in bindings for s in b["subjects"]] == [
+        {"kind": "ServiceAccount", "name": "assay-hub", "namespace": "research"}]
+    assert not [o for o in objects if o["kind"] == "ClusterRole"]
+    singleuser = values(parse(cluster_text), DeployOptions(
+        hub_image="registry.example.org/assay-hub:0.1.0"))["singleuser"]
+    assert "serviceAccountName" not in singleuser
+    assert "assay-hub" not in json.dumps(singleuser)

@@ -177,7 +177,7 @@ def test_singleuser_images_agree_on_python_and_follow_docker_stacks() -> None:
         assert "USER ${NB_UID}" in text and "fix-permissions \"${CONDA_DIR}\"" in text
         assert "jupyter server extension enable --sys-prefix assay.extensions" in text
         assert "assay kernels install --sys-prefix" in text
-        assert '"/tmp/assay/src[kubernetes]"' in text  # assay.dask's KubeCluster
+        assert "images/jupyter_server_config.py ${CONDA_DIR}/etc/jupyter/" in text
     assert len(versions) == 1, f"singleuser images differ in Python: {versions}"
     (version,) = versions
     assert python_requires.contains(version), f"Python {version} outside {python_requires}"
