@@ -2,7 +2,8 @@
 
 ``POST dask/clusters`` (body: optional ``n_workers``, ``threads_per_worker``,
 ``memory_limit``, ``idle_timeout``) creates the caller's cluster, ``GET dask/clusters``
-lists theirs, ``DELETE dask/clusters/{name}`` deletes one. The caller is a kernel's
+lists theirs, ``DELETE dask/clusters/{name}`` deletes one; an Assay admin lists and deletes
+every user's (a runaway cluster), but creates only for their own server. The caller is a kernel's
 session credential (as for data reads); what may be created is decided in
 ``assay.dask.service`` from the session, the hub and the Kubernetes API, never from the
 body. Every create, delete and refusal is committed to the audit log (``dataset`` =
@@ -46,7 +47,8 @@ class DaskHandler(BrokerHandler):
                       server=who.server if who.session_id and who.run_id is None else None,
                       profile=who.profile, session_id=who.session_id,
                       token=bearer(self.request.headers) if who.session_id else None,
-                      kernel_id=who.kernel_id, server_url=await self._server_url(who))
+                      kernel_id=who.kernel_id, server_url=await self._server_url(who),
+                      admin=who.admin)
 
     async def _server_url(self, who: Identity) -> str | None:
         if who.server is None or who.run_id is not None:
@@ -102,5 +104,7 @@ class ClusterHandler(DaskHandler):
         self.subject = f"dask:{name[:200]}"
         caller = await self.caller("dask.delete")
         gone = await self.clusters.delete(self.broker.config(), caller, name)
-        self.audit(True, "deleted", gone["name"])
+        by_admin = gone.get("user") != caller.user
+        self.audit(True, f"deleted (admin; {gone.get('user')}'s cluster)" if by_admin
+                   else "deleted", gone["name"])
         self.write_json(gone)

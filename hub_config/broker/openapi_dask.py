@@ -44,11 +44,12 @@ PATHS: dict[str, Any] = {
         "post": _op("Create this server's Dask cluster (Kubernetes mode; one per server "
                     "session), sized by its profile", _json(CLUSTER, "Created"),
                     400, 403, 409, 502, status="201", body=OVERRIDES),
-        "get": _op("Your Dask clusters", _json({"type": "object", "properties": {
-            "clusters": {"type": "array", "items": CLUSTER}}}), 502)},
+        "get": _op("Your Dask clusters (an admin's: every user's)", _json({
+            "type": "object", "properties": {
+                "clusters": {"type": "array", "items": CLUSTER}}}), 502)},
     "/dask/clusters/{name}": {
-        "delete": _op("Delete one of your Dask clusters", _json(CLUSTER), 404, 502,
-                      params=[NAME])},
+        "delete": _op("Delete one of your Dask clusters (an admin: anyone's)",
+                      _json(CLUSTER), 404, 502, params=[NAME])},
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -60,6 +61,7 @@ SCHEMAS: dict[str, Any] = {
     "DaskCluster": {"type": "object", "required": ["name", "scheduler_address"],
                     "properties": {
                         "name": {"type": "string"}, "namespace": {"type": "string"},
+                        "user": {"type": ["string", "null"]},
                         "status": {"type": "string"},
                         "scheduler_address": {"type": "string"},
                         "dashboard_link": {"type": ["string", "null"]},

@@ -238,3 +238,21 @@ def test_the_credential_of_a_stopped_server_is_refused_and_audited(
     assert r.status_code == 401, r.text
     last = service.audit(dataset="dask:", decision="deny")[-1]
     assert (last["action"], last["reason"]) == ("dask.create", "unauthenticated")
+
+
+def test_an_admin_lists_and_deletes_anyones_cluster(service: KubeService) -> None:
+    """A runaway cluster of alice's: the admin sees it among everyone's and removes it; the
+    deletion is audited as the admin's, naming whose cluster it was."""
+    name = create(service, "alice")["name"]
+    admin = service.hub.user_token("admin")
+
+    listed = service.call("GET", "dask/clusters", admin).json()["clusters"]
+    assert [(c["name"], c["user"]) for c in listed] == [(name, "alice")]
+    r = service.call("DELETE", f"dask/clusters/{name}", admin)
+
+    assert r.status_code == 200, r.text
+    assert service.api.get("daskclusters", NAMESPACE, name) is None
+    [deleted] = [a for a in service.audit(dataset=f"dask:{name}", user="admin")
+                 if a["action"] == "dask.delete"]
+    assert deleted["decision"] == "allow"
+    assert "alice's cluster" in deleted["reason"]
