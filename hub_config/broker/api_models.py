@@ -245,7 +245,8 @@ class CommitHandler(ModelsBase):
         self.own_pending(who, version)
         hashes = check_commit(self.json_body(), [f.path for f in version.files])
         try:
-            ready = self.registry.models.commit(version.id, hashes)
+            async with self.registry.version_lock(version.id):  # not amid an upload's write
+                ready = self.registry.models.commit(version.id, hashes)
         except RegistryError as exc:
             self.audit(False, f"{exc.error}: {exc.user_message}",
                        path=f"versions/{version.version}")

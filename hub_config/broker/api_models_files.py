@@ -86,14 +86,16 @@ class ModelFileHandler(ModelsBase):
         await pipeline.drain()
         if upload.overflow:
             raise self.too_large(declared, f"more than {declared.size}")  # on_finish aborts
-        current = self.registry.models.version_by_id(version.id)
-        if current is None or current.status != "pending":
-            raise RegistryConflict(f"Version {version.version} was committed meanwhile.",
-                                   field="status")
-        self.upload = None
-        await pipeline.publish()
-        self.registry.models.record_upload(version.id, declared.path, upload.size,
-                                           upload.sha256)
+        async with self.registry.version_lock(version.id):  # no commit in between
+            current = self.registry.models.version_by_id(version.id)
+            if current is None or current.status != "pending":
+                raise RegistryConflict(f"Version {version.version} was committed meanwhile; "
+                                       "its files can no longer change.", field="status",
+                                       value=repr(getattr(current, "status", None)))
+            self.upload = None
+            await pipeline.publish()
+            self.registry.models.record_upload(version.id, declared.path, upload.size,
+                                               upload.sha256)
         self.audit(True, f"sha256 {upload.sha256}", path=where, nbytes=upload.size)
         self.write_json({"path": declared.path, "size": upload.size,
                          "sha256": upload.sha256})

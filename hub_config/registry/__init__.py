@@ -13,7 +13,9 @@ notebook side is ``assay.models``. Importing this package connects to nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import weakref
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
@@ -27,10 +29,21 @@ class Registry:
 
     models: ModelStore
     aliases: AliasStore
+    _locks: weakref.WeakValueDictionary[int, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary, repr=False)
 
     @classmethod
     def on(cls, engine: Engine) -> Registry:
         return cls(ModelStore(engine), AliasStore(engine))
+
+    def version_lock(self, version_id: int) -> asyncio.Lock:
+        """Held while a file of the version is published and recorded, and while it is
+        committed: a commit never lands between an upload's status check and its write,
+        so a ready version's artifacts are never replaced (the service is one process)."""
+        lock = self._locks.get(version_id)
+        if lock is None:
+            lock = self._locks[version_id] = asyncio.Lock()
+        return lock
 
 
 __all__ = ["AliasStore", "ModelStore", "Registry"]

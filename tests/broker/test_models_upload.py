@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -147,3 +149,39 @@ def test_a_client_that_disconnects_midway_leaves_nothing(where):
     again = alice("PUT", rel, content=data)  # the version is still pending: upload again
     assert again.status_code == 200, again.text
     assert again.json()["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_an_upload_that_outlives_the_commit_cannot_replace_the_artifact(where):
+    """A second PUT of a file still streaming when the version is committed is refused at
+    its end (409), and the committed bytes stay as their recorded hash says."""
+    alice, left = where
+    name = unique("late")
+    data, other = blob(PART + 1000), blob(PART + 1000)
+    rel = f"models/{name}/versions/1/files/model.skops"
+    assert alice.start(name, {"model.skops": data}).status_code == 201
+    assert alice("PUT", rel, content=data).status_code == 200
+    digest = hashlib.sha256(data).hexdigest()
+    half_sent, go_on = threading.Event(), threading.Event()
+
+    def slow() -> Iterator[bytes]:
+        yield other[:PART]
+        half_sent.set()
+        go_on.wait(30)
+        yield other[PART:]
+
+    with ThreadPoolExecutor(1) as pool:
+        late = pool.submit(alice, "PUT", rel, content=slow())
+        assert half_sent.wait(30)
+        time.sleep(0.3)  # the service has taken the first part
+        done = alice("POST", f"models/{name}/versions/1/commit",
+                     json={"files": {"model.skops": digest}})
+        assert done.status_code == 200, done.text
+        go_on.set()
+        refused = late.result(60)
+
+    assert refused.status_code == 409, refused.text
+    assert "committed meanwhile" in refused.json()["message"]
+    got = alice("GET", rel)
+    assert got.status_code == 200 and got.headers["X-Assay-Sha256"] == digest
+    assert hashlib.sha256(got.content).hexdigest() == digest
+    assert settles_empty(lambda: [k for k in left(name)() if k != "1/model.skops"]) == []
