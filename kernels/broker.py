@@ -8,6 +8,7 @@ mark notebooks whose kernel read sensitive data.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
@@ -155,12 +156,19 @@ _client_lock = threading.Lock()
 
 
 def http() -> httpx.Client:
-    """One connection pool per process, made on first use."""
+    """One connection pool per process, made on first use, closed at exit."""
     global _client
     with _client_lock:
         if _client is None or _client.is_closed:
+            if _client is None:
+                atexit.register(_close)
             _client = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
         return _client
+
+
+def _close() -> None:
+    if _client is not None:
+        _client.close()
 
 
 def unreachable(creds: Credentials, exc: Exception) -> AssayDataError:
