@@ -88,10 +88,14 @@ class ModelFileHandler(ModelsBase):
             raise self.too_large(declared, f"more than {declared.size}")  # on_finish aborts
         async with self.registry.version_lock(version.id):  # no commit in between
             current = self.registry.models.version_by_id(version.id)
-            if current is None or current.status != "pending":
+            if current is None:
+                raise RegistryConflict(f"Version {version.version} was removed meanwhile: "
+                                       "it stayed pending longer than models.pending_hours. "
+                                       "Register again.", field="status", value="'removed'")
+            if current.status != "pending":
                 raise RegistryConflict(f"Version {version.version} was committed meanwhile; "
                                        "its files can no longer change.", field="status",
-                                       value=repr(getattr(current, "status", None)))
+                                       value=repr(current.status))
             self.upload = None
             await pipeline.publish()
             self.registry.models.record_upload(version.id, declared.path, upload.size,

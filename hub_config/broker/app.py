@@ -38,6 +38,7 @@ from ..jobs.secrets import SecretStore, load_key
 from ..jobs.store import JobStore
 from ..objects import ObjectStore as OutputStore
 from ..objects import open_objects
+from ..registry import expiry
 from . import (
     api_admin,
     api_dask,
@@ -165,6 +166,23 @@ def start_jobs(broker: Broker, stop: threading.Event, base: Path | None = None
     return thread
 
 
+def start_model_expiry(broker: Broker) -> None:
+    """Remove model versions left pending past ``models.pending_hours``, now and then
+    every ``expiry.interval`` of the current setting, on this loop."""
+    loop = IOLoop.current()
+
+    async def sweep() -> None:
+        hours = broker.config().models.pending_hours
+        try:
+            await expiry.expire_pending(api_models.registry_of(broker), broker.audit, hours)
+        except Exception:  # a failed pass must not end the sweeps
+            log.exception("model expiry pass failed")
+        loop.call_later(expiry.interval(broker.config().models.pending_hours),
+                        lambda: loop.spawn_callback(sweep))
+
+    loop.spawn_callback(sweep)
+
+
 def _runs_broker_url(broker: Broker, config: AssayConfig) -> str | None:
     """The service's URL as runs reach it: ``kubernetes.broker_url`` for pods."""
     base = config.broker_url_for_pods() or broker.service_url
@@ -265,6 +283,7 @@ def main() -> None:
     log.info("Assay broker listening on http://%s:%d%s", host, port, broker.prefix)
     stop = threading.Event()
     scheduler = start_jobs(broker, stop)
+    start_model_expiry(broker)
     loop = IOLoop.current()
 
     def terminate(*_: Any) -> None:

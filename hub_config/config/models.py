@@ -33,6 +33,10 @@ class ModelsSettings(BaseModel):
         description="aliases that move only when another person approves")
     max_file_size: str = Field("2G", description="largest artifact file, e.g. 512M or 2G")
     max_version_size: str = Field("8G", description="all files of one version together")
+    pending_hours: float = Field(
+        24, gt=0, le=24 * 365,
+        description="a version not committed within this many hours is removed with its "
+                    "file records (its number is not reused)")
     class_zones: dict[Classification, Zone] = Field(
         default_factory=lambda: {"restricted": "secure"},
         description="class -> the zone a server must be in to download versions of it")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..db.engine import IMMEDIATE
@@ -189,7 +189,12 @@ class ModelStore:
             row = conn.execute(select(ModelVersion.status, ModelVersion.model_id,
                                       ModelVersion.version, ModelVersion.classification,
                                       ModelVersion.description)
-                               .where(ModelVersion.id == version_id).with_for_update()).one()
+                               .where(ModelVersion.id == version_id).with_for_update()
+                               ).one_or_none()
+            if row is None:
+                raise RegistryConflict("This version was removed: it stayed pending longer "
+                                       "than models.pending_hours. Register again.",
+                                       field="status", value="'removed'")
             if row.status != "pending":
                 raise RegistryConflict(f"Version {row.version} is already {row.status}.",
                                        field="status", value=repr(row.status))
@@ -204,6 +209,33 @@ class ModelStore:
         found = self.version_by_id(version_id)
         assert found is not None
         return found
+
+    def stale_pending(self, before: datetime) -> list[tuple[int, str, int, str]]:
+        """Versions still pending that were started before ``before``: ``(id, model name,
+        number, registrant)``, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(ModelVersion.id, RegisteredModel.name, ModelVersion.version,
+                       ModelVersion.registrant)
+                .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+                .where(ModelVersion.status == "pending", ModelVersion.created_at < before)
+                .order_by(ModelVersion.created_at)).all()
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def drop_pending(self, version_id: int, before: datetime) -> bool:
+        """Delete the version (its file and input rows too) if it is still pending and was
+        started before ``before``. Its number is not handed out again (the model keeps
+        ``next_version``)."""
+        with self.engine.connect().execution_options(**IMMEDIATE) as conn, conn.begin():
+            row = conn.execute(select(ModelVersion.status, ModelVersion.created_at)
+                               .where(ModelVersion.id == version_id)
+                               .with_for_update()).one_or_none()
+            if row is None or row.status != "pending" or aware(row.created_at) >= before:
+                return False
+            for table in (ModelFile, ModelInput):
+                conn.execute(delete(table).where(table.version_id == version_id))
+            conn.execute(delete(ModelVersion).where(ModelVersion.id == version_id))
+        return True
 
     @staticmethod
     def _bump_model(conn: Connection, version: Any, now: datetime) -> None:

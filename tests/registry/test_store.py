@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from registrydb import ready, register
 
 from assay.broker.audit import AuditLog
 from assay.broker.policy import Identity
@@ -13,28 +14,8 @@ from assay.config import parse
 from assay.errors import RegistryConflict
 from assay.registry import Registry
 from assay.registry.lineage import lineage_of
-from assay.registry.rules import Input, check_registration
+from assay.registry.rules import Input
 from hubfixtures import DEMO_YAML
-
-GIB = 1024**3
-
-
-def reg(description: str = "", files: tuple[str, ...] = ("model.skops",)):
-    return check_registration({"flavor": "skops", "description": description,
-                               "files": [{"path": p, "size": 3} for p in files]}, GIB, GIB)
-
-
-def register(registry: Registry, name: str, who: str = "alice", description: str = "",
-             inputs: tuple[Input, ...] = ()):
-    return registry.models.create_version(
-        name, reg(description), registrant=who, inputs=list(inputs),
-        classification="internal", run_id=None, session_id=None, kernel_id=None)
-
-
-def ready(registry: Registry, name: str, **kw):
-    version = register(registry, name, **kw)
-    registry.models.record_upload(version.id, "model.skops", 3, "a" * 64)
-    return registry.models.commit(version.id, {"model.skops": "a" * 64})
 
 
 @pytest.fixture
