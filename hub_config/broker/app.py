@@ -174,7 +174,8 @@ def start_model_expiry(broker: Broker) -> None:
     async def sweep() -> None:
         hours = broker.config().models.pending_hours
         try:
-            await expiry.expire_pending(api_models.registry_of(broker), broker.audit, hours)
+            await expiry.expire_pending(api_models.registry_of(broker), broker.audit, hours,
+                                        broker.objects)
         except Exception:  # a failed pass must not end the sweeps
             log.exception("model expiry pass failed")
         loop.call_later(expiry.interval(broker.config().models.pending_hours),

@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
-from .base import ObjectStore, check_key, check_prefix
+from .base import ObjectRemover, ObjectStore, check_key, check_prefix
 from .local import LocalObjects
 
-__all__ = ["LocalObjects", "ObjectStore", "check_key", "check_prefix", "open_objects"]
+__all__ = ["LocalObjects", "ObjectRemover", "ObjectStore", "check_key", "check_prefix",
+           "open_objects"]
 
 
 def open_objects(url: str, *, base: Path, endpoint_url: str | None = None,

@@ -94,6 +94,14 @@ class ObjectStore(ABC):
         """A writer for ``key`` (streamed writes, visible only after ``commit``)."""
 
 
+class ObjectRemover(ABC):
+    """Housekeeping on a store (both backends implement it beside ``ObjectStore``)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove the object under ``key``; False when there was none."""
+
+
 class ObjectWriter(ABC):
     """One object written in pieces: ``write`` each, then ``commit`` (the object appears
     under its key, whole, replacing any older one) or ``abort`` (nothing appears). Not

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ObjectNotFound, StorageError
-from .base import ObjectStore, ObjectWriter, check_key, check_prefix, is_key
+from .base import ObjectRemover, ObjectStore, ObjectWriter, check_key, check_prefix, is_key
 
 COPY_CHUNK = 1024 * 1024
 _WRITE_FAILED = "The output could not be stored; tell an admin."
@@ -85,7 +85,7 @@ class LocalWriter(ObjectWriter):
             self.tmp.unlink(missing_ok=True)
 
 
-class LocalObjects(ObjectStore):
+class LocalObjects(ObjectStore, ObjectRemover):
     """Key ``a/b.ipynb`` is the file ``root/a/b.ipynb``; writes are atomic (rename) and
     durable (fsync)."""
 
@@ -125,6 +125,25 @@ class LocalObjects(ObjectStore):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> bool:
+        """Unlinks the file (durably) and the folders it leaves empty, up to the root."""
+        path = self._path(key)
+        try:
+            path.unlink()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return False
+        except OSError as exc:
+            raise StorageError(_WRITE_FAILED, f"deleting {path}: {exc}") from None
+        _sync_dir(path.parent)
+        for folder in path.parents:
+            if folder == self.root or self.root not in folder.parents:
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or gone
+                break
+        return True
 
     def list(self, prefix: str = "") -> list[str]:
         check_prefix(prefix)

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import ObjectNotFound, StorageError
-from .base import ObjectStore, ObjectWriter, check_key, check_prefix, is_key
+from .base import ObjectRemover, ObjectStore, ObjectWriter, check_key, check_prefix, is_key
 
 log = logging.getLogger(__name__)
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -27,7 +27,7 @@ PART = 8 * 1024 * 1024  # S3: at least 5 MiB per part but the last, at most 10,0
 MAX_IN_FLIGHT = 8  # parts being sent at once per writer (8 x 8 MB buffered at most)
 
 
-class S3Objects(ObjectStore):
+class S3Objects(ObjectStore, ObjectRemover):
     """Key ``k`` is the object ``prefix/k`` in ``bucket``. ``client``: a boto3 S3 client
     (``assay.broker.storage.s3_client``)."""
 
@@ -76,6 +76,16 @@ class S3Objects(ObjectStore):
             raise self._failed(exc, "head", full) from None
         except BotoCoreError as exc:
             raise self._failed(exc, "head", full) from None
+        return True
+
+    def delete(self, key: str) -> bool:
+        full = self.prefix + check_key(key)
+        if not self.exists(key):
+            return False
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=full)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failed(exc, "delete", full) from None
         return True
 
     def list(self, prefix: str = "") -> list[str]:

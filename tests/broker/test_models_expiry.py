@@ -32,12 +32,17 @@ def test_an_abandoned_registration_is_removed_by_the_service(quick_hub: HubProce
     started = alice.start(name, {"model.skops": PAYLOAD})  # version 2, never committed
     assert started.status_code == 201, started.text
     number = started.json()["version"]
+    uploaded = alice("PUT", f"models/{name}/versions/{number}/files/model.skops",
+                     content=PAYLOAD)
+    assert uploaded.status_code == 200, uploaded.text
 
     deadline = time.monotonic() + 30
     while alice("GET", f"models/{name}/versions/{number}").status_code != 404:
         assert time.monotonic() < deadline, "the pending version was never removed"
         time.sleep(0.3)
 
+    folder = quick_hub.workdir / "var" / "objects" / "models" / name
+    assert sorted(p.name for p in folder.iterdir()) == [str(kept["version"])]  # bytes gone
     late = alice("PUT", f"models/{name}/versions/{number}/files/model.skops",
                  content=PAYLOAD)
     assert late.status_code == 404, late.text

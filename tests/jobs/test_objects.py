@@ -11,7 +11,7 @@ import pytest
 
 from assay.broker.storage import reset_s3_clients
 from assay.errors import ConfigError, InvalidObjectKey, ObjectNotFound, StorageError
-from assay.objects import LocalObjects, ObjectStore, open_objects
+from assay.objects import LocalObjects, ObjectRemover, ObjectStore, open_objects
 from assay.objects.s3 import PART, S3Objects
 from motoserver import moto_server
 
@@ -70,6 +70,23 @@ def test_list_by_prefix(store: ObjectStore) -> None:
     assert store.list("runs/1/") == ["runs/1/a.ipynb", "runs/1/b.log"]
     assert store.list("runs/1") == ["runs/1/a.ipynb", "runs/1/b.log", "runs/10/a.ipynb"]
     assert store.list("nothing/") == []
+
+
+def test_delete_removes_one_object_and_says_whether_it_was_there(store, tmp_path) -> None:
+    for key in ("models/m/2/model.skops", "models/m/20/model.skops"):
+        store.put(key, b"x")
+    assert isinstance(store, ObjectRemover)
+    assert store.delete("models/m/2/model.skops") is True
+    assert store.delete("models/m/2/model.skops") is False
+    assert store.list("models/") == ["models/m/20/model.skops"]
+    if not isinstance(store, S3Objects):  # emptied folders go too, the root stays
+        root = tmp_path / "var/objects"
+        assert not (root / "models/m/2").exists() and (root / "models/m/20").is_dir()
+        assert store.delete("models/m/20/model.skops") and root.is_dir()
+        assert not (root / "models").exists()
+    for bad in ("../outside", "/etc/passwd", "a/../b"):
+        with pytest.raises(InvalidObjectKey):
+            store.delete(bad)
 
 
 @pytest.mark.parametrize("key", ["", "/etc/passwd", "../x", "a/../b", "a//b", "a/./b", "a/",

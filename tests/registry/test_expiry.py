@@ -11,6 +11,7 @@ from registrydb import ready, register
 
 from assay.broker.audit import AuditLog
 from assay.errors import RegistryConflict
+from assay.objects import LocalObjects
 from assay.registry import Registry
 from assay.registry.expiry import expire_pending, interval
 from assay.registry.rules import Input
@@ -23,22 +24,29 @@ def registry(db_engine) -> Registry:
     return Registry.on(db_engine)
 
 
-async def test_a_stale_pending_version_is_removed_and_audited(registry, db_engine):
+async def test_a_stale_pending_version_is_removed_and_audited(registry, db_engine, tmp_path):
     audit = AuditLog(db_engine)
+    objects = LocalObjects(tmp_path / "objects")
     kept = ready(registry, "churn")  # version 1, ready
     stale = register(registry, "churn", who="bob",
                      inputs=(Input("trial-042-safety", "internal"),))  # version 2
+    for key in ("models/churn/1/model.skops", "models/churn/2/model.skops",
+                "models/churn/20/model.skops"):
+        objects.put(key, b"bytes")
     now = datetime.now(UTC) + LATER
 
-    removed = await expire_pending(registry, audit, 24, now=now)
+    removed = await expire_pending(registry, audit, 24, objects, now=now)
 
     assert removed == [("churn", 2)]
+    assert objects.list("models/") == ["models/churn/1/model.skops",
+                                       "models/churn/20/model.skops"]
     assert registry.models.version_by_id(stale.id) is None
     assert registry.models.version_by_id(kept.id).status == "ready"
     [record] = audit.query(dataset="model:churn")
     assert (record["user"], record["action"], record["path"], record["decision"]) == (
         "assay", "model.expire", "versions/2", "allow")
     assert "bob" in record["reason"] and "24 h" in record["reason"]
+    assert "1 uploaded file(s) removed" in record["reason"]
     assert register(registry, "churn").version == 3  # 2 is not handed out again
     assert audit.verify().ok
 
