@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import audit, commands, deploy, jobs
+from . import audit, commands, dask, deploy, jobs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     plist.set_defaults(func=commands.profiles_list)
     audit.register(sub)
     jobs.register(sub)
+    dask.register(sub)
     deploy.register(sub)
     return parser
 

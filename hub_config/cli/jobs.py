@@ -1,8 +1,6 @@
 """``assay jobs ...`` and ``assay secrets ...``: papermill jobs through the service's REST API.
 
-Connection: ``--url`` or ``$ASSAY_BROKER_URL``; ``--token`` or ``$ASSAY_SESSION_TOKEN``,
-``$JUPYTERHUB_API_TOKEN``, ``$ASSAY_TOKEN`` (see ``assay.jobs.client``). A refusal
-prints the service's message and its problems, one a line, and exits 1.
+Connection options, error printing and tables: ``assay.cli.service``.
 """
 
 from __future__ import annotations
@@ -11,8 +9,7 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,49 +18,14 @@ from ..jobs.client import JobsApiError, JobsClient, job_name
 from ..jobs.model import RunStatus
 from ..jobs.params import Parameter, from_text, notebook_parameters, read_notebook
 from ..jobs.schedule import CATCHUP_POLICIES
-
-Command = Callable[[JobsClient, argparse.Namespace], int]
-
-
-# -- helpers --------------------------------------------------------------------------
+from .service import command, seconds, table, text, when
 
 
-def table(rows: Sequence[Sequence[object]]) -> str:
-    """Columns aligned as ``assay profiles list`` aligns them (two spaces apart)."""
-    cells = [[_text(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in cells)
-
-
-def _text(value: object) -> str:
-    if value is None or value == "":
-        return "-"
-    return str(value)
-
-
-def when(value: object) -> str:
-    """An ISO time from the service as ``2026-11-22 14:03:07Z`` (UTC)."""
-    if not isinstance(value, str) or not value:
-        return "-"
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + ("Z" if moment.tzinfo else "")
-
-
-def seconds(value: object) -> str:
-    return f"{value:.1f} s" if isinstance(value, int | float) else "-"
-
-
-def parameter(text: str) -> tuple[str, str]:
+def parameter(pair: str) -> tuple[str, str]:
     """``-p key=value`` → ``(key, value)`` (argparse type)."""
-    key, sep, value = text.partition("=")
+    key, sep, value = pair.partition("=")
     if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"must be NAME=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be NAME=VALUE, got {pair!r}")
     return key.strip(), value
 
 
@@ -79,21 +41,6 @@ def typed(pairs: Sequence[tuple[str, str]], declared: dict[str, Parameter] | Non
             param = Parameter(key, "any", None, True, key)
         out[key] = from_text(value, param)
     return out
-
-
-def _print_error(exc: JobsApiError) -> int:
-    print("\n".join(exc.lines()), file=sys.stderr)
-    return 1
-
-
-def _run(command: Command) -> Callable[[argparse.Namespace], int]:
-    def call(args: argparse.Namespace) -> int:
-        try:
-            with JobsClient.connect(args.url, args.token) as client:
-                return command(client, args)
-        except JobsApiError as exc:
-            return _print_error(exc)
-    return call
 
 
 # -- jobs ---------------------------------------------------------------------------
@@ -214,7 +161,7 @@ def _field(run: dict[str, Any], key: str | None) -> str:
         return seconds(value)
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True) if value else "-"
-    return _text(value)
+    return text(value)
 
 
 def show(client: JobsClient, args: argparse.Namespace) -> int:
@@ -229,8 +176,8 @@ def show(client: JobsClient, args: argparse.Namespace) -> int:
 
 
 def logs(client: JobsClient, args: argparse.Namespace) -> int:
-    text = client.log(args.run)
-    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    found = client.log(args.run)
+    sys.stdout.write(found if found.endswith("\n") or not found else found + "\n")
     return 0
 
 
@@ -270,25 +217,8 @@ def secret_list(client: JobsClient, args: argparse.Namespace) -> int:
 # -- parsers -------------------------------------------------------------------------
 
 
-def _connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="the Assay service, e.g. https://hub.example.org/"
-                        "services/assay/ (default: $ASSAY_BROKER_URL)")
-    parser.add_argument("--token", help="hub API token or session credential (default: "
-                        "$ASSAY_SESSION_TOKEN, $JUPYTERHUB_API_TOKEN or $ASSAY_TOKEN)")
-
-
-def _command(sub: Any, name: str, command: Command, help_: str, description: str,
-             json_option: bool = False) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_, description=description)
-    _connection(parser)
-    if json_option:
-        parser.add_argument("--json", action="store_true", help="print the service's JSON")
-    parser.set_defaults(func=_run(command))
-    return parser
-
-
 def _submit_parser(sub: Any) -> None:
-    p = _command(sub, "submit", submit, "submit a notebook as a job",
+    p = command(sub, "submit", submit, "submit a notebook as a job",
                  "Pin a notebook and run it on a profile: once now, or on a cron schedule. "
                  "-p values take the types of the notebook's parameters cell.")
     p.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file")
@@ -322,25 +252,25 @@ def register(sub: Any) -> None:
                           "jobs and follow their runs, through the Assay service.")
     jobs_sub = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
     _submit_parser(jobs_sub)
-    _command(jobs_sub, "list", list_jobs, "list your jobs", "List your jobs.", True)
-    p = _command(jobs_sub, "runs", list_runs, "list a job's runs",
+    command(jobs_sub, "list", list_jobs, "list your jobs", "List your jobs.", True)
+    p = command(jobs_sub, "runs", list_runs, "list a job's runs",
                  "List a job's runs, newest first.", True)
     p.add_argument("job", metavar="JOB", help="job id or name")
-    p = _command(jobs_sub, "show", show, "show a run", "Show a run: status, progress, "
+    p = command(jobs_sub, "show", show, "show a run", "Show a run: status, progress, "
                  "parameters, timing, metrics, drift, outputs, error.", True)
     p.add_argument("run", metavar="RUN", type=int, help="run id")
-    p = _command(jobs_sub, "logs", logs, "print a run's log", "Print a run's log.")
+    p = command(jobs_sub, "logs", logs, "print a run's log", "Print a run's log.")
     p.add_argument("run", metavar="RUN", type=int, help="run id")
-    p = _command(jobs_sub, "cancel", cancel, "cancel a run",
+    p = command(jobs_sub, "cancel", cancel, "cancel a run",
                  "Cancel a queued or running run (it is not retried).")
     p.add_argument("run", metavar="RUN", type=int, help="run id")
 
     secrets = sub.add_parser("secrets", help="job secrets", description="Secrets for "
                              "jobs, passed as -p NAME=secret://SECRET; stored encrypted.")
     secrets_sub = secrets.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = _command(secrets_sub, "set", secret_set, "store a secret",
+    p = command(secrets_sub, "set", secret_set, "store a secret",
                  "Store or replace a secret. The value is read from stdin (prompted for, "
                  "not echoed, on a terminal), never from the command line.")
     p.add_argument("name", metavar="NAME", help="secret name")
-    _command(secrets_sub, "list", secret_list, "list your secrets' names",
+    command(secrets_sub, "list", secret_list, "list your secrets' names",
              "List the names of your secrets (never their values).")

@@ -195,11 +195,7 @@ class DaskClusters:
 
     async def create(self, config: AssayConfig, caller: Caller, overrides: Mapping[str, Any],
                      broker_url: str) -> dict[str, Any]:
-        if config.mode != "kubernetes":
-            raise DaskRefused(
-                "The Assay service creates Dask clusters in Kubernetes mode only; on this hub "
-                "assay.dask.cluster() starts a LocalCluster in the kernel itself.",
-                field="mode", value=repr(config.mode), rule="kubernetes")
+        _kubernetes_only(config)
         if not (caller.session_id and caller.token and caller.server is not None):
             raise DaskForbidden(
                 "Dask clusters are created for notebook servers: call assay.dask.cluster() "
@@ -243,6 +239,7 @@ class DaskClusters:
 
     async def mine(self, config: AssayConfig, caller: Caller) -> list[dict[str, Any]]:
         """The caller's clusters (all of their servers); an admin's: everyone's."""
+        _kubernetes_only(config)
         selector = {"app.kubernetes.io/managed-by": "assay"}
         if not caller.admin:
             selector["assay/user"] = label(caller.user)
@@ -250,6 +247,7 @@ class DaskClusters:
         return [describe(c) for c in found if _owned(c, caller)]
 
     async def delete(self, config: AssayConfig, caller: Caller, name: str) -> dict[str, Any]:
+        _kubernetes_only(config)
         namespace = config.kubernetes.namespace
         cluster = await self.backend.cluster(namespace, name) if _plausible(name) else None
         if cluster is None or not _owned(cluster, caller):
@@ -258,6 +256,15 @@ class DaskClusters:
                                "dask/clusters lists yours.", field="name", value=repr(name[:80]))
         await self.backend.delete(namespace, name)
         return describe(cluster)
+
+
+def _kubernetes_only(config: AssayConfig) -> None:
+    if config.mode != "kubernetes":
+        raise DaskRefused(
+            "The Assay service manages Dask clusters in Kubernetes mode only; on this hub "
+            "assay.dask.cluster() starts a LocalCluster inside the kernel, which ends with "
+            "the kernel or its idle timeout.", field="mode", value=repr(config.mode),
+            rule="kubernetes")
 
 
 def _owned(cluster: Mapping[str, Any], caller: Caller) -> bool:
