@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..errors import DaskBackendError, DaskConflict
+from ..kubeclient import default_api_client, deleted
 from .kube import API_VERSION, KubeResources
 
 log = logging.getLogger("assay.dask")
@@ -173,9 +174,9 @@ class KubernetesBackend(ClusterBackend):
             custom = client.CustomObjectsApi(api)
             try:  # the GPU group (kube.gpu_worker_group) is owned by the pod, not the cluster
                 for plural, item in ((WORKER_GROUPS, f"{name}-gpu"), (CLUSTERS, name)):
-                    await _gone(custom.delete_namespaced_custom_object(
+                    await deleted(custom.delete_namespaced_custom_object(
                         GROUP, VERSION, namespace, plural, item))
-                await _gone(client.CoreV1Api(api).delete_namespaced_secret(
+                await deleted(client.CoreV1Api(api).delete_namespaced_secret(
                     f"{name}-session", namespace))
             except ApiException as exc:
                 raise backend_error(f"delete {namespace}/{name}", exc) from None
@@ -192,27 +193,5 @@ async def _create_secret(core: Any, namespace: str, secret: dict[str, Any]) -> N
     except ApiException as exc:
         if exc.status != 409:
             raise
-        await _gone(core.delete_namespaced_secret(secret["metadata"]["name"], namespace))
+        await deleted(core.delete_namespaced_secret(secret["metadata"]["name"], namespace))
         await core.create_namespaced_secret(namespace, secret)
-
-
-async def _gone(call: Awaitable[Any]) -> None:
-    """A delete; one that finds nothing is fine."""
-    from kubernetes_asyncio.client.exceptions import ApiException
-
-    try:
-        await call
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-
-
-async def default_api_client() -> Any:
-    """In the hub pod: its service account; elsewhere the kubeconfig (``KUBECONFIG``)."""
-    from kubernetes_asyncio import client, config
-
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        await config.load_kube_config()
-    return client.ApiClient()

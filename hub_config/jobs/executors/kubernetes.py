@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config.schema import Kubernetes
+from ...kubeclient import default_api_client, deleted
 from ...objects import ObjectStore
 from .base import (
     OUTPUT_URL_ENV,
@@ -48,7 +49,7 @@ class KubernetesExecutor(Executor):
                  ttl_s: int = DEFAULT_TTL_S, api_client: Any = None):
         self.kube, self.objects, self.objects_url = kube, objects, objects_url.rstrip("/")
         self.s3_endpoint_url, self.html, self.ttl_s = s3_endpoint_url, html, ttl_s
-        self._api_client = api_client or _default_api_client
+        self._api_client = api_client or default_api_client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
@@ -194,22 +195,7 @@ class KubernetesExecutor(Executor):
 
     async def _delete(self, namespace: str, name: str) -> None:
         from kubernetes_asyncio import client
-        from kubernetes_asyncio.client.exceptions import ApiException
 
         async with await self._api_client() as api:
-            try:
-                await client.BatchV1Api(api).delete_namespaced_job(
-                    name, namespace, propagation_policy="Foreground")
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-
-
-async def _default_api_client() -> Any:
-    from kubernetes_asyncio import client, config
-
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        await config.load_kube_config()
-    return client.ApiClient()
+            await deleted(client.BatchV1Api(api).delete_namespaced_job(
+                name, namespace, propagation_policy="Foreground"))
