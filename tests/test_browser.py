@@ -6,23 +6,18 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from labui import fresh_lab, new_notebook
+from hubprocess import DEMO_PASSWORD
+from labui import fresh_lab, launch, new_notebook, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stopped_servers")]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
 def page(tmp_path):
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(90_000)
+        browser = launch(p)
+        page = new_page(browser)
         yield page
         page.screenshot(path=str(tmp_path / "last.png"))
         browser.close()
@@ -31,7 +26,7 @@ def page(tmp_path):
 def test_alice_spawns_a_profile_and_runs_a_cell(demo_hub, page):
     page.goto(demo_hub.url + "hub/login")
     page.fill("#username_input", "alice")
-    page.fill("#password_input", "assay-demo")
+    page.fill("#password_input", DEMO_PASSWORD)
     page.click("#login_submit")
 
     form = page.locator("#spawn_form")

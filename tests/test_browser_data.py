@@ -12,13 +12,10 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from labui import fresh_lab, new_notebook
+from labui import fresh_lab, launch, log_in_and_spawn, new_notebook, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("homes_as_found", "stopped_servers")]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # as tests/test_browser.py
 TRIAL = "trial-042-adverse-events"
 CODE = ('import assay.data; df = assay.data.read_csv("trial-042-adverse-events", '
         '"adverse_events.csv"); print(len(df))')
@@ -54,8 +51,7 @@ def homes_as_found(demo_hub) -> Iterator[None]:
 @pytest.fixture
 def browser(tmp_path):
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=CHROMIUM_ARGS)
+        browser = launch(p)
         yield browser
         for number, context in enumerate(browser.contexts):
             for page in context.pages:
@@ -63,22 +59,10 @@ def browser(tmp_path):
         browser.close()
 
 
-def log_in_and_spawn(browser, hub, user: str, profile: str | None = None,
-                     purpose: str = "") -> Page:
-    """Log in and submit the spawn form; does not wait for JupyterLab."""
-    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-    page.set_default_timeout(90_000)
-    page.goto(hub.url + "hub/login")
-    page.fill("#username_input", user)
-    page.fill("#password_input", "assay-demo")
-    page.click("#login_submit")
-    form = page.locator("#spawn_form")
-    expect(form).to_be_visible()
-    if profile:
-        page.check(f"#profile-{profile}")
-    if purpose:
-        page.fill("#assay-purpose", purpose)
-    form.locator("input[type=submit], button[type=submit]").first.click()
+def spawned(browser, hub, user: str, profile: str | None = None, purpose: str = "") -> Page:
+    """A page of ``user`` past the spawn form (not waiting for JupyterLab)."""
+    page = new_page(browser)
+    log_in_and_spawn(page, hub, user, profile, purpose)
     return page
 
 
@@ -99,8 +83,8 @@ def audit(hub, **query: str) -> list[dict]:
 
 
 def test_alice_reads_restricted_data_bob_is_told_whom_to_ask(demo_hub, browser):
-    alice = log_in_and_spawn(browser, demo_hub, "alice", "secure-cpu", PURPOSE)
-    bob = log_in_and_spawn(browser, demo_hub, "bob")  # the default profile, cpu-small
+    alice = spawned(browser, demo_hub, "alice", "secure-cpu", PURPOSE)
+    bob = spawned(browser, demo_hub, "bob")  # the default profile, cpu-small
 
     run_in_new_notebook(alice, CODE)
     expect(alice.locator(".jp-OutputArea-output", has_text="2000")).to_be_visible()

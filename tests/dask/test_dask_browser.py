@@ -13,14 +13,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from hubprocess import DEMO_PASSWORD
-from labui import fresh_lab, new_notebook
+from labui import fresh_lab, launch, log_in_and_spawn, new_notebook, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stopped_servers")]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # as tests/test_browser.py
 NOT_LOOPBACK = re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*")
 CODE = """import assay.dask
 from distributed import Client
@@ -48,21 +44,12 @@ def test_alice_computes_on_her_dask_cluster_and_opens_its_dashboard(
     demo_hub, tmp_path, alice_home_as_found,
 ) -> None:
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=CHROMIUM_ARGS)
+        browser = launch(p)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.route(NOT_LOOPBACK, lambda route: route.abort())  # nothing leaves the machine
-        page = context.new_page()
-        page.set_default_timeout(90_000)
+        page = new_page(context)
         try:
-            page.goto(demo_hub.url + "hub/login")
-            page.fill("#username_input", "alice")
-            page.fill("#password_input", DEMO_PASSWORD)
-            page.click("#login_submit")
-            form = page.locator("#spawn_form")
-            expect(form).to_be_visible()
-            page.check("#profile-dask")
-            form.locator("input[type=submit], button[type=submit]").first.click()
+            log_in_and_spawn(page, demo_hub, "alice", "dask")
 
             fresh_lab(page)
             new_notebook(page)

@@ -134,13 +134,14 @@ def test_racing_creates_of_one_session_make_one_cluster(service: KubeService) ->
 def test_another_user_can_neither_list_nor_delete_it(service: KubeService) -> None:
     name = create(service, "alice")["name"]
     bob = service.tokens["bob"]
+    mark = service.mark()
 
     assert service.call("GET", "dask/clusters", bob).json() == {"clusters": []}
     r = service.call("DELETE", f"dask/clusters/{name}", bob)
     assert r.status_code == 404, r.text
     assert r.json()["error"] == "dask_cluster_not_found"
     assert service.api.get("daskclusters", NAMESPACE, name) is not None  # still there
-    [denial] = service.audit(dataset=f"dask:{name}", decision="deny", user="bob")
+    [denial] = service.audit(dataset=f"dask:{name}", decision="deny", user="bob", after=mark)
     assert denial["action"] == "dask.delete"
     # alice sees hers, with her kernel's credential or a hub token of hers
     for token in (service.tokens["alice"], service.hub.user_token("alice")):
@@ -245,6 +246,7 @@ def test_an_admin_lists_and_deletes_anyones_cluster(service: KubeService) -> Non
     deletion is audited as the admin's, naming whose cluster it was."""
     name = create(service, "alice")["name"]
     admin = service.hub.user_token("admin")
+    mark = service.mark()
 
     listed = service.call("GET", "dask/clusters", admin).json()["clusters"]
     assert [(c["name"], c["user"]) for c in listed] == [(name, "alice")]
@@ -252,7 +254,7 @@ def test_an_admin_lists_and_deletes_anyones_cluster(service: KubeService) -> Non
 
     assert r.status_code == 200, r.text
     assert service.api.get("daskclusters", NAMESPACE, name) is None
-    [deleted] = [a for a in service.audit(dataset=f"dask:{name}", user="admin")
+    [deleted] = [a for a in service.audit(dataset=f"dask:{name}", user="admin", after=mark)
                  if a["action"] == "dask.delete"]
     assert deleted["decision"] == "allow"
     assert "alice's cluster" in deleted["reason"]

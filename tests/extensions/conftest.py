@@ -3,28 +3,22 @@ API, and code run in its real kernels over the kernel websocket."""
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
-import websocket
 
 from hubprocess import HubProcess
+from labkernel import UserServer
 
 PURPOSE = "trial 042 safety review (extension tests)"
 
 
-class Server:
-    """One user's single-user server, reached through the hub's proxy with a user token."""
+class Server(UserServer):
+    """One user's single-user server, reached through the hub's proxy with a user token;
+    notebooks saved through it are removed after the module."""
 
     def __init__(self, hub: HubProcess, user: str):
-        self.user = user
-        self.url = f"{hub.url}user/{user}/"
-        self.headers = {"Authorization": f"token {hub.user_token(user)}"}
-        self.http = httpx.Client(base_url=self.url, headers=self.headers, timeout=60)
+        super().__init__(hub, user)
         self.saved: set[str] = set()
 
     def save(self, path: str, model: dict) -> None:
@@ -37,51 +31,12 @@ class Server:
         for path in self.saved:
             self.http.delete(f"api/contents/{path}")
 
-    def start_kernel(self, path: str) -> str:
-        """A session (and kernel) for the notebook at ``path``; returns the kernel id."""
-        r = self.http.post("api/sessions", json={"path": path, "name": path, "type": "notebook",
-                                                 "kernel": {"name": "python3"}})
-        assert r.status_code == 201, r.text
-        return r.json()["kernel"]["id"]
-
     def stop_sessions(self, path: str) -> None:
         for session in self.http.get("api/sessions").json():
             if session["path"] == path:
                 assert self.http.delete(f"api/sessions/{session['id']}").status_code == 204
 
-    def execute(self, kernel_id: str, code: str, timeout: float = 90) -> str:
-        """Run ``code`` in the kernel; its printed output (an error fails the test)."""
-        url = self.url.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
-        ws = websocket.create_connection(url, timeout=timeout,
-                                         header=[f"{k}: {v}" for k, v in self.headers.items()])
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": msg_id,
-                       "username": self.user, "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
-        output, error, replied, idle = [], None, False, False
-        deadline = time.monotonic() + timeout
-        try:
-            while not (replied and idle):
-                ws.settimeout(max(0.1, deadline - time.monotonic()))
-                msg = json.loads(ws.recv())
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind, content = msg["msg_type"], msg["content"]
-                if kind == "stream":
-                    output.append(content["text"])
-                elif kind == "error":
-                    error = f"{content['ename']}: {content['evalue']}"
-                elif kind == "execute_reply":
-                    replied = True
-                elif kind == "status" and content["execution_state"] == "idle":
-                    idle = True
-        finally:
-            ws.close()
-        assert error is None, error
-        return "".join(output)
+    execute = UserServer.run  # an exception in the kernel fails the test (KernelError)
 
 
 @pytest.fixture(scope="module")

@@ -28,17 +28,7 @@ def notebook(source: str = "print('hello from a cell')", metadata: dict | None =
 
 
 def audit(hub: HubProcess, **query: str) -> list[dict]:
-    records, after = [], 0
-    while True:
-        r = httpx.get(hub.broker_url + "api/v1/audit", timeout=30,
-                      params={**query, "after": str(after), "limit": "1000"},
-                      headers={"Authorization": f"token {hub.token}"})
-        assert r.status_code == 200, r.text
-        page = r.json()["records"]
-        records += page
-        if len(page) < 1000:
-            return records
-        after = page[-1]["seq"]
+    return hub.audit(**query)
 
 
 def saved_marking(server, path: str) -> dict | None:

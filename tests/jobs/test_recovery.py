@@ -3,7 +3,6 @@ slots claimed exactly once across a ``kill -9`` of the scheduler process."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,29 +11,10 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from assay.db.models import JobRun
-from assay.jobs.executors.local import alive, descendants, proc
 from assay.jobs.model import RunStatus
+from jobrun import kill_run, wait_for
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
-
-
-def wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def kill_run(ref: str) -> None:
-    """``kill -9`` a run's runner and kernel: the machine went down under it."""
-    pid = int(ref.split(":")[0])
-    family = [p for p in [proc(pid), *descendants(pid)] if p is not None]
-    for member in family:
-        try:
-            os.kill(member.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wait_for(lambda: not any(alive(p.pid, p.start) for p in family), what="the kill")
 
 
 def slot_counts(engine, job_id):

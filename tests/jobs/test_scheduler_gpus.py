@@ -3,18 +3,15 @@ released when it ends, and after a service restart released for runs that no lon
 
 from __future__ import annotations
 
-import os
-import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from assay.gpu import RUN, SERVER, GPULedger
-from assay.jobs.executors.local import alive, descendants, proc
 from assay.jobs.model import RunStatus
 from assay.jobs.store import run_server
-from jobrun import wait_for
+from jobrun import kill_run, wait_for
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 FOUR = ["sim-0", "sim-1", "sim-2", "sim-3"]
@@ -66,18 +63,6 @@ def test_restart_keeps_gpus_of_running_runs_and_releases_those_of_ended_ones(
     assert view.holders(SERVER) == {"alice"}
 
 
-def _kill(ref: str) -> None:
-    """``kill -9`` a run's runner and kernel."""
-    pid = int(ref.split(":")[0])
-    family = [p for p in [proc(pid), *descendants(pid)] if p is not None]
-    for member in family:
-        try:
-            os.kill(member.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wait_for(lambda: not any(alive(p.pid, p.start) for p in family), what="the kill")
-
-
 def test_a_gpu_run_that_died_with_the_service_releases_its_gpus_on_recovery(
         make_scheduler, submit_job, make_notebook, store, view, run_until):
     first = make_scheduler()
@@ -86,7 +71,7 @@ def test_a_gpu_run_that_died_with_the_service_releases_its_gpus_on_recovery(
     assert first.tick(T0).started == [run.id]
     wait_for(lambda: (first.workdir_root / f"run-{run.id}" / "gpus").exists(),
              what="the run's start")
-    _kill(store.run(run.id).executor_ref)  # the machine went down under service and run
+    kill_run(store.run(run.id).executor_ref)  # the machine went down under service and run
     assert view.holdings() == {run_server(run.id): ["sim-0", "sim-1"]}
 
     second = make_scheduler()

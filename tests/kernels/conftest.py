@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 
 from hubprocess import HubProcess
@@ -23,17 +22,7 @@ class Audit:
 
     def records(self, after: int = 0, **query: str) -> list[dict]:
         """Every record after seq ``after`` matching ``query`` (user, dataset, decision)."""
-        records: list[dict] = []
-        while True:
-            r = httpx.get(self.hub.broker_url + "api/v1/audit", timeout=30,
-                          params={**query, "after": str(after), "limit": "1000"},
-                          headers={"Authorization": f"token {self.hub.token}"})
-            assert r.status_code == 200, r.text
-            page = r.json()["records"]
-            records += page
-            if len(page) < 1000:
-                return records
-            after = page[-1]["seq"]
+        return self.hub.audit(after, **query)
 
     def last_seq(self) -> int:
         records = self.records()

@@ -8,22 +8,18 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from hubprocess import DEMO_PASSWORD, HubProcess
-from labui import fresh_lab
+from hubprocess import HubProcess
+from labui import fresh_lab, launch, log_in_and_spawn, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stopped_servers")]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # as tests/test_browser.py
 CARD = '.jp-LauncherCard[data-category="Notebook"][title="{}"]'
 
 
 @pytest.fixture
 def browser(tmp_path) -> Iterator[Browser]:
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=CHROMIUM_ARGS)
+        browser = launch(p)
         yield browser
         for number, context in enumerate(browser.contexts):
             for page in context.pages:
@@ -33,15 +29,8 @@ def browser(tmp_path) -> Iterator[Browser]:
 
 def launcher_of(browser: Browser, hub: HubProcess, user: str, profile: str) -> Page:
     """Log in, spawn ``profile`` through the form, and show JupyterLab's Launcher."""
-    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-    page.set_default_timeout(90_000)
-    page.goto(hub.url + "hub/login")
-    page.fill("#username_input", user)
-    page.fill("#password_input", DEMO_PASSWORD)
-    page.click("#login_submit")
-    expect(page.locator("#spawn_form")).to_be_visible()
-    page.check(f"#profile-{profile}")
-    page.locator("#spawn_form [type=submit]").click()
+    page = new_page(browser)
+    log_in_and_spawn(page, hub, user, profile)
     fresh_lab(page)
     return page
 

@@ -191,3 +191,18 @@ class HubProcess:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{user}'s server did not stop")
+
+    def audit(self, after: int = 0, **query: str) -> list[dict]:
+        """Every audit record after seq ``after`` matching ``query`` (user, dataset,
+        decision), read from the Assay service with the hub's admin token."""
+        records: list[dict] = []
+        while True:
+            r = httpx.get(self.broker_url + "api/v1/audit", timeout=30,
+                          params={**query, "after": str(after), "limit": "1000"},
+                          headers={"Authorization": f"token {self.token}"})
+            assert r.status_code == 200, r.text
+            page = r.json()["records"]
+            records += page
+            if len(page) < 1000:
+                return records
+            after = page[-1]["seq"]

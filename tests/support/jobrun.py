@@ -76,3 +76,18 @@ def kill_leftovers(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def kill_run(ref: str) -> None:
+    """``kill -9`` a local run's runner and kernel (``ref``: the executor's): the machine
+    went down under it."""
+    from assay.jobs.executors.local import alive, descendants, proc
+
+    pid = int(ref.split(":")[0])
+    family = [p for p in [proc(pid), *descendants(pid)] if p is not None]
+    for member in family:
+        try:
+            os.kill(member.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_for(lambda: not any(alive(p.pid, p.start) for p in family), what="the kill")

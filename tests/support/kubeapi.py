@@ -351,6 +351,12 @@ class KubeService:
         assert r.status_code == 200, r.text
         return r.json()["records"]
 
+    def mark(self) -> str:
+        """The audit log's last seq now: ``audit(after=mark)`` sees only what came later
+        (cluster names repeat across tests: one per session)."""
+        records = self.hub.audit()
+        return str(records[-1]["seq"] if records else 0)
+
     def clear(self) -> None:
         """Every Dask object and Secret gone from the stand-in (isolation between tests)."""
         with self.api.lock:

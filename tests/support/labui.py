@@ -1,10 +1,18 @@
-"""JupyterLab in the browser: start from a fresh workspace with the Launcher showing."""
+"""The hub and JupyterLab in Debian's Chromium through Playwright: launching it, logging
+in and spawning through the form, a fresh workspace with the Launcher showing."""
 
 from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
+
+from hubprocess import DEMO_PASSWORD, HubProcess
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; `playwright install` downloads and fails here
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
 
 LAUNCHER_NOTEBOOK = '.jp-LauncherCard[data-category="Notebook"]'
 LAB_URL = re.compile(r"(/user/[^/]+/lab).*$")
@@ -34,3 +42,34 @@ def new_notebook(page: Page) -> None:
     if page.locator(accept).count():
         page.locator(accept).first.click()
     page.wait_for_selector(ready, timeout=90_000)
+
+
+def launch(p: Playwright) -> Browser:
+    """Debian's Chromium, headless, with the flags this machine needs."""
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def new_page(where: Browser | BrowserContext) -> Page:
+    """A 1400x900 page (in a new context of ``where`` when it is a browser), 90 s waits."""
+    if isinstance(where, Browser):
+        where = where.new_context(viewport={"width": 1400, "height": 900})
+    page = where.new_page()
+    page.set_default_timeout(90_000)
+    return page
+
+
+def log_in_and_spawn(page: Page, hub: HubProcess, user: str, profile: str | None = None,
+                     purpose: str = "") -> None:
+    """Log in through the hub's form and submit the spawn form (``profile`` checked, the
+    purpose filled when given); does not wait for JupyterLab."""
+    page.goto(hub.url + "hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", DEMO_PASSWORD)
+    page.click("#login_submit")
+    form = page.locator("#spawn_form")
+    expect(form).to_be_visible()
+    if profile:
+        page.check(f"#profile-{profile}")
+    if purpose:
+        page.fill("#assay-purpose", purpose)
+    form.locator("input[type=submit], button[type=submit]").first.click()

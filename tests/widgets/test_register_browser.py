@@ -12,15 +12,11 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 import assay.models
-from hubprocess import DEMO_PASSWORD
-from labui import fresh_lab, new_notebook
+from labui import fresh_lab, launch, log_in_and_spawn, new_notebook, new_page
 from serverenv import server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("stopped_servers")]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # as tests/test_browser.py
 TRIAL = "trial-042-adverse-events"
 PURPOSE = "trial 042 safety model (browser)"
 CODE = """import assay.data
@@ -34,20 +30,10 @@ RegisterModel(clf, name={name!r})"""
 def test_alice_registers_her_model_with_one_click(demo_hub, tmp_path, monkeypatch):
     name = f"serious-events-{uuid.uuid4().hex[:6]}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        page.set_default_timeout(90_000)
+        browser = launch(p)
+        page = new_page(browser)
         try:
-            page.goto(demo_hub.url + "hub/login")
-            page.fill("#username_input", "alice")
-            page.fill("#password_input", DEMO_PASSWORD)
-            page.click("#login_submit")
-            form = page.locator("#spawn_form")
-            expect(form).to_be_visible()
-            page.check("#profile-secure-cpu")
-            page.fill("#assay-purpose", PURPOSE)
-            form.locator("input[type=submit], button[type=submit]").first.click()
+            log_in_and_spawn(page, demo_hub, "alice", "secure-cpu", PURPOSE)
 
             fresh_lab(page)
             new_notebook(page)

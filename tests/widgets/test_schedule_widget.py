@@ -18,13 +18,10 @@ import pytest
 from ipywidgets import Checkbox, FloatText, IntText, Text
 from playwright.sync_api import expect, sync_playwright
 
-from hubprocess import DEMO_PASSWORD, HubProcess
+from hubprocess import HubProcess
 from jobrun import write_notebook
-from labui import fresh_lab, new_notebook
+from labui import fresh_lab, launch, log_in_and_spawn, new_notebook, new_page
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 PARAMETERS = "n = 1\nrate = 0.5\nlabel = 'plain'\nverbose = False\nitems = [1, 2]"
 
 
@@ -160,19 +157,10 @@ def test_without_a_connection_the_form_says_why(monkeypatch, tmp_path):
 @pytest.mark.usefixtures("stopped_servers")
 def test_alice_schedules_her_notebook_in_jupyterlab(demo_hub, tokens, tmp_path):
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                    args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-        page.set_default_timeout(90_000)
+        browser = launch(p)
+        page = new_page(browser)
         try:
-            page.goto(demo_hub.url + "hub/login")
-            page.fill("#username_input", "alice")
-            page.fill("#password_input", DEMO_PASSWORD)
-            page.click("#login_submit")
-            form = page.locator("#spawn_form")
-            expect(form).to_be_visible()
-            page.check("#profile-cpu-small")
-            form.locator("input[type=submit], button[type=submit]").first.click()
+            log_in_and_spawn(page, demo_hub, "alice", "cpu-small")
 
             fresh_lab(page)  # an earlier test's workspace may hide the Launcher
             new_notebook(page)
