@@ -178,8 +178,7 @@ def start_model_expiry(broker: Broker) -> None:
                                         broker.objects)
         except Exception:  # a failed pass must not end the sweeps
             log.exception("model expiry pass failed")
-        loop.call_later(expiry.interval(broker.config().models.pending_hours),
-                        lambda: loop.spawn_callback(sweep))
+        loop.call_later(expiry.interval(hours), lambda: loop.spawn_callback(sweep))
 
     loop.spawn_callback(sweep)
 

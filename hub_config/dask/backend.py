@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ..errors import DaskBackendError, DaskConflict
-from ..kubeclient import default_api_client, deleted
+from ..kubeclient import default_api_client, deleted, found
 from .kube import API_VERSION, KubeResources
 
 log = logging.getLogger("assay.dask")
@@ -86,12 +86,10 @@ class KubernetesBackend(ClusterBackend):
 
         async with await self._api_client() as api:
             try:
-                pod = await client.CoreV1Api(api).read_namespaced_pod(name, namespace)
+                pod = await found(client.CoreV1Api(api).read_namespaced_pod(name, namespace))
             except ApiException as exc:
-                if exc.status == 404:
-                    return None
                 raise backend_error(f"get pod {namespace}/{name}", exc) from None
-            return api.sanitize_for_serialization(pod)
+            return None if pod is None else api.sanitize_for_serialization(pod)
 
     async def create(self, resources: KubeResources) -> dict[str, Any]:
         from kubernetes_asyncio import client
@@ -159,11 +157,9 @@ class KubernetesBackend(ClusterBackend):
 
         async with await self._api_client() as api:
             try:
-                return await client.CustomObjectsApi(api).get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, CLUSTERS, name)
+                return await found(client.CustomObjectsApi(api).get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, CLUSTERS, name))
             except ApiException as exc:
-                if exc.status == 404:
-                    return None
                 raise backend_error(f"get {namespace}/{name}", exc) from None
 
     async def delete(self, namespace: str, name: str) -> None:

@@ -14,9 +14,7 @@ answers.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,6 +28,7 @@ from ..errors import (
     DaskRefused,
     DaskUnavailable,
 )
+from ..locks import KeyedLocks
 from ..profiles import usable
 from .backend import ClusterBackend
 from .kube import (
@@ -184,14 +183,7 @@ class DaskClusters:
         self.backend = backend
         # one create at a time per session (the service is one process): the existence
         # check and the create are not separated by another request of the same session
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = \
-            weakref.WeakValueDictionary()
-
-    def _lock(self, tag: str) -> asyncio.Lock:
-        lock = self._locks.get(tag)
-        if lock is None:
-            lock = self._locks[tag] = asyncio.Lock()
-        return lock
+        self._lock = KeyedLocks()
 
     async def create(self, config: AssayConfig, caller: Caller, overrides: Mapping[str, Any],
                      broker_url: str) -> dict[str, Any]:

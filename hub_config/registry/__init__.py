@@ -13,12 +13,11 @@ notebook side is ``assay.models``. Importing this package connects to nothing.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from ..locks import KeyedLocks
 from .aliases import AliasStore
 from .store import ModelStore
 
@@ -29,21 +28,14 @@ class Registry:
 
     models: ModelStore
     aliases: AliasStore
-    _locks: weakref.WeakValueDictionary[int, asyncio.Lock] = field(
-        default_factory=weakref.WeakValueDictionary, repr=False)
+    # version_lock(version_id): held while a file of the version is published and
+    # recorded, while it is committed and while it is expired, so a commit never lands
+    # between an upload's status check and its write (the service is one process)
+    version_lock: KeyedLocks = field(default_factory=KeyedLocks, repr=False)
 
     @classmethod
     def on(cls, engine: Engine) -> Registry:
         return cls(ModelStore(engine), AliasStore(engine))
-
-    def version_lock(self, version_id: int) -> asyncio.Lock:
-        """Held while a file of the version is published and recorded, and while it is
-        committed: a commit never lands between an upload's status check and its write,
-        so a ready version's artifacts are never replaced (the service is one process)."""
-        lock = self._locks.get(version_id)
-        if lock is None:
-            lock = self._locks[version_id] = asyncio.Lock()
-        return lock
 
 
 __all__ = ["AliasStore", "ModelStore", "Registry"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +18,11 @@ import httpx
 import pytest
 
 from assay.dask.kube import cluster_name, scheduler_host
+from hubprocess import free_port
 
 CONFIG = Path(__file__).resolve().parents[2] / "images" / "jupyter_server_config.py"
 TOKEN = "server-config-test-token"
 USER = "alice"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Dashboard(BaseHTTPRequestHandler):

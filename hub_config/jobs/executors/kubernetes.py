@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config.schema import Kubernetes
-from ...kubeclient import default_api_client, deleted
+from ...kubeclient import default_api_client, deleted, found
 from ...objects import ObjectStore
 from .base import (
     OUTPUT_URL_ENV,
@@ -182,16 +182,10 @@ class KubernetesExecutor(Executor):
 
     async def _job_status(self, namespace: str, name: str) -> dict[str, Any] | None:
         from kubernetes_asyncio import client
-        from kubernetes_asyncio.client.exceptions import ApiException
 
         async with await self._api_client() as api:
-            try:
-                job = await client.BatchV1Api(api).read_namespaced_job_status(name, namespace)
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise
-            return api.sanitize_for_serialization(job.status) or {}
+            job = await found(client.BatchV1Api(api).read_namespaced_job_status(name, namespace))
+            return None if job is None else api.sanitize_for_serialization(job.status) or {}
 
     async def _delete(self, namespace: str, name: str) -> None:
         from kubernetes_asyncio import client
